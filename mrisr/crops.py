@@ -1,0 +1,265 @@
+"""The crop recipe of the paper, and the crop folders it writes and every script reads.
+
+A crop folder holds `down-scaled_cropped_images/{i}.png` (input),
+`original_cropped_images/{i}.png` (target) and, when made here, `crops.csv`.
+"""
+
+import csv
+import dataclasses
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from mrisr.cli import UserError
+from mrisr.imaging import min_max_normalise, resize_cubic
+
+INPUT_DIR = "down-scaled_cropped_images"
+INPUT_DIR_ALIASES = ("down-scaled_cropped_images", "downscaled_cropped_images")
+TARGET_DIR = "original_cropped_images"
+CSV_NAME = "crops.csv"
+CSV_FIELDS = ("crop_index", "label", "patient_id", "ymin", "xmin", "ymax", "xmax", "source")
+
+
+def bounding_box(mask):
+    """First and last rows and columns where the mask is non-zero (inclusive): (ymin, xmin, ymax, xmax)."""
+    rows = np.flatnonzero(np.any(mask, axis=1))
+    columns = np.flatnonzero(np.any(mask, axis=0))
+    if rows.size == 0:
+        return None
+    return int(rows[0]), int(columns[0]), int(rows[-1]), int(columns[-1])
+
+
+def crop_window(box, image_shape, margin=20, centre=False):
+    """The square crop around a bounding box, as (row_start, row_stop, column_start, column_stop).
+
+    side = max(ymax - ymin, xmax - xmin); the square is anchored at the box's
+    top-left corner (the authors' code) or, with `centre=True`, centred on the
+    box; `margin` pixels are added on each side and the window is clipped to
+    the image. Stops are exclusive.
+    """
+    ymin, xmin, ymax, xmax = box
+    side = max(ymax - ymin, xmax - xmin)
+    top, left = ymin, xmin
+    if centre:
+        top = ymin - (side - (ymax - ymin)) // 2
+        left = xmin - (side - (xmax - xmin)) // 2
+    height, width = image_shape
+    return (
+        max(top - margin, 0),
+        min(top + side + margin, height),
+        max(left - margin, 0),
+        min(left + side + margin, width),
+    )
+
+
+def make_crop_pair(image, mask, sizes=(25, 50), margin=20, centre=False):
+    """Crop a slice around its tumour and resize to each size: a list of grey images in [0, 1].
+
+    Returns (crops, box), or (None, None) when the mask is empty. Each crop is
+    resized with OpenCV-style cubic interpolation (no anti-aliasing) and then
+    min-max normalised on its own, as the paper's code did.
+    """
+    box = bounding_box(mask)
+    if box is None:
+        return None, None
+    row_start, row_stop, column_start, column_stop = crop_window(box, image.shape, margin, centre)
+    region = np.asarray(image, dtype=np.float64)[row_start:row_stop, column_start:column_stop]
+    crops = [min_max_normalise(resize_cubic(region, (size, size))) for size in sizes]
+    return crops, box
+
+
+@dataclasses.dataclass
+class CropRecord:
+    """One row of crops.csv."""
+
+    crop_index: int
+    label: Optional[int]
+    patient_id: Optional[str]
+    ymin: int
+    xmin: int
+    ymax: int
+    xmax: int
+    source: str
+
+
+def save_crop_png(path, grey):
+    """Write a grey crop in [0, 1] as the paper did: an RGBA PNG in matplotlib's 'bone' colour map."""
+    import matplotlib.pyplot as plt
+
+    plt.imsave(path, grey, cmap="bone", vmin=0.0, vmax=1.0)
+
+
+def write_crops_csv(path, records):
+    with open(path, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(CSV_FIELDS)
+        for record in records:
+            row = dataclasses.astuple(record)
+            writer.writerow(["" if value is None else value for value in row])
+
+
+def read_crops_csv(path):
+    """Read crops.csv into {crop_index: CropRecord}."""
+    records = {}
+    with open(path, newline="") as file:
+        reader = csv.DictReader(file)
+        missing = set(("crop_index", "label")) - set(reader.fieldnames or ())
+        if missing:
+            raise UserError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+        for row in reader:
+            def number(key):
+                value = row.get(key, "")
+                return int(value) if value not in ("", None) else None
+
+            index = number("crop_index")
+            records[index] = CropRecord(
+                index,
+                number("label"),
+                row.get("patient_id") or None,
+                number("ymin"),
+                number("xmin"),
+                number("ymax"),
+                number("xmax"),
+                row.get("source", ""),
+            )
+    return records
+
+
+# --- reading crop folders back ----------------------------------------------
+
+
+@dataclasses.dataclass
+class CropSet:
+    """Paired crops as float32 RGBA in [0, 1], in ascending crop index order."""
+
+    indices: np.ndarray
+    inputs: np.ndarray
+    targets: np.ndarray
+    labels: Optional[np.ndarray]
+    patient_ids: Optional[np.ndarray]
+    folder: Path
+
+    def __len__(self):
+        return len(self.indices)
+
+    def subset(self, crop_indices):
+        """The crops with the given crop indices, in the given order."""
+        position = {index: i for i, index in enumerate(self.indices.tolist())}
+        try:
+            rows = np.array([position[int(index)] for index in crop_indices], dtype=int)
+        except KeyError as error:
+            raise UserError(f"crop {error.args[0]} is not in {self.folder}") from None
+        take = lambda array: None if array is None else array[rows]  # noqa: E731
+        return CropSet(
+            self.indices[rows], self.inputs[rows], self.targets[rows],
+            take(self.labels), take(self.patient_ids), self.folder,
+        )
+
+
+def _numbered_pngs(folder):
+    files = {}
+    for path in folder.iterdir():
+        if path.suffix.lower() == ".png" and path.stem.isdigit():
+            files[int(path.stem)] = path
+    return files
+
+
+def find_input_dir(folder):
+    for name in INPUT_DIR_ALIASES:
+        if (folder / name).is_dir():
+            return folder / name
+    return None
+
+
+def read_png_rgba(path):
+    """Read a PNG as float32 RGBA in [0, 1] (grey and RGB files get channels added)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            array = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
+    except (OSError, UnidentifiedImageError) as error:
+        raise UserError(f"cannot read image {path}: {error}") from None
+    return array
+
+
+def read_crops(folder, limit=None):
+    """Read a crop folder into a CropSet, pairing input and target by numeric index.
+
+    Accepts `down-scaled_cropped_images` (the paper's name) or
+    `downscaled_cropped_images` (the authors' code). Labels and patient ids
+    come from crops.csv when it is present; otherwise they are None.
+    """
+    folder = Path(folder)
+    input_dir, target_dir = find_input_dir(folder), folder / TARGET_DIR
+    if input_dir is None or not target_dir.is_dir():
+        raise UserError(
+            f"{folder} is not a crop folder: expected {INPUT_DIR}/ (or downscaled_cropped_images/) "
+            f"and {TARGET_DIR}/ inside it; make them with extract_crops.py"
+        )
+    inputs, targets = _numbered_pngs(input_dir), _numbered_pngs(target_dir)
+    for name, have, other in ((input_dir, inputs, targets), (target_dir, targets, inputs)):
+        unpaired = sorted(set(have) - set(other))
+        if unpaired:
+            raise UserError(f"{name / (str(unpaired[0]) + '.png')} has no partner crop in the other folder")
+    indices = sorted(inputs)
+    if not indices:
+        raise UserError(f"{folder} holds no crops")
+    if limit is not None:
+        indices = indices[:limit]
+    input_array = np.stack([read_png_rgba(inputs[i]) for i in indices])
+    target_array = np.stack([read_png_rgba(targets[i]) for i in indices])
+    labels = patient_ids = None
+    csv_path = folder / CSV_NAME
+    if csv_path.is_file():
+        records = read_crops_csv(csv_path)
+        absent = [i for i in indices if i not in records]
+        if absent:
+            raise UserError(f"{csv_path} has no row for crop {absent[0]}")
+        if all(records[i].label is not None for i in indices):
+            labels = np.array([records[i].label for i in indices], dtype=int)
+        if all(records[i].patient_id for i in indices):
+            patient_ids = np.array([records[i].patient_id for i in indices], dtype=object)
+    return CropSet(np.array(indices, dtype=int), input_array, target_array, labels, patient_ids, folder)
+
+
+# --- extraction --------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class ExtractionSummary:
+    written: int
+    skipped_empty: int
+    seconds: float
+    out_dir: Path
+
+
+def extract_crops(source, out_dir, sizes=(25, 50), margin=20, centre=False, progress=True):
+    """Crop every slice of a `SliceSource` and write the crop folders and crops.csv into `out_dir`.
+
+    Slices with an empty mask are skipped with a warning and counted.
+    """
+    import time
+
+    from tqdm import tqdm
+
+    start = time.perf_counter()
+    out_dir = Path(out_dir)
+    input_dir, target_dir = out_dir / INPUT_DIR, out_dir / TARGET_DIR
+    for folder in (input_dir, target_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    records, skipped = [], []
+    slices = tqdm(source.iterate(), total=source.count, desc="extracting crops", unit="slice",
+                  disable=not progress)
+    for item in slices:
+        crops, box = make_crop_pair(item.image, item.mask, sizes, margin, centre)
+        if box is None:
+            skipped.append(item.index)
+            tqdm.write(f"warning: slice {item.index} has an empty tumour mask: skipped")
+            continue
+        save_crop_png(input_dir / f"{item.index}.png", crops[0])
+        save_crop_png(target_dir / f"{item.index}.png", crops[1])
+        records.append(CropRecord(item.index, item.label, item.patient_id, *box, item.source))
+    write_crops_csv(out_dir / CSV_NAME, records)
+    return ExtractionSummary(len(records), len(skipped), time.perf_counter() - start, out_dir)
