@@ -1,7 +1,119 @@
-"""Not yet available: this stage of the paper's pipeline is being built (see README.md)."""
+"""The paper's CNN: train it with one of its four loss setups, or evaluate a trained model.
 
+    python3 CNN.py train SSIM_then_MSE
+    python3 CNN.py evaluate CNN_models/CNN_SSIM_then_MSE_model.keras SSIM_then_MSE
+"""
+
+import argparse
 import sys
+from pathlib import Path
+
+from mrisr.cli import UserError, add_split_options, script_main
+from mrisr.losses import LOSS_SETUPS
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        description="Train or evaluate the paper's CNN (25x25 RGBA crop in, 50x50 RGBA crop out). "
+        "Every default is the paper's; options that depart from it say so.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser(
+        "train", help="train a CNN and save CNN_models/CNN_<LOSS>_model.keras and its history",
+        description="Train the paper's CNN with a loss setup: MSE; SSIM (1 - tf.image.ssim over all four "
+        "channels); SSIM_and_MSE (0.6 SSIM + 0.4 MSE); SSIM_then_MSE (SSIM until early stopping, then MSE "
+        "from the same weights with a fresh optimiser until early stopping again).")
+    train.add_argument("loss", choices=LOSS_SETUPS, metavar="LOSS",
+                       help="one of " + ", ".join(LOSS_SETUPS))
+    add_split_options(train)
+    train.add_argument("--models-dir", default="CNN_models", help="where models go (default CNN_models)")
+    train.add_argument("--epochs", type=int, default=1000,
+                       help="most epochs per phase (default 1000 = the paper; early stopping usually ends sooner)")
+    train.add_argument("--batch-size", type=int, default=32, help="default 32 = the paper")
+    train.add_argument("--lr", type=float, default=1e-5, help="Adam learning rate (default 1e-5 = the paper)")
+    train.add_argument("--decay", type=float, default=1e-6,
+                       help="learning-rate decay, old Keras meaning lr / (1 + decay * step) (default 1e-6 = the paper)")
+    train.add_argument("--patience", type=int, default=5,
+                       help="early-stopping patience on val_loss, in epochs (default 5 = the paper)")
+    train.add_argument("--restore-best", action="store_true",
+                       help="keep the weights of the best validation epoch (default off = the paper)")
+    train.add_argument("--limit", type=int, default=None,
+                       help="train on the first N training pairs only (quick runs; default: all)")
+    train.add_argument("--no-xla", action="store_true",
+                       help="do not compile the training step with XLA (default: XLA on; it changes "
+                       "speed, not the arithmetic's meaning)")
+    train.add_argument("--resume", action="store_true",
+                       help="continue an interrupted run from its last checkpoint (same command otherwise)")
+    train.add_argument("--quiet", action="store_true", help="no per-batch progress bar")
+
+    evaluate = commands.add_parser(
+        "evaluate", help="predict the test set, write the predictions and metrics.csv, print model vs bicubic",
+        description="Predict the test crops with a trained model; write testing_sample_{k}.png and metrics.csv "
+        "(PSNR and SSIM of the model and of bicubic per sample: RGB only, data range 1, scikit-image SSIM).")
+    evaluate.add_argument("model_path", metavar="MODEL_PATH", help="a .keras file written by CNN.py train")
+    evaluate.add_argument("loss", nargs="?", choices=LOSS_SETUPS, metavar="LOSS",
+                          help="the loss setup the model was trained with (only names the output; optional)")
+    add_split_options(evaluate)
+    evaluate.add_argument("--out", default=None,
+                          help="output folder (default: <model path without suffix>_testing_predictions/)")
+    return parser
+
+
+def command_train(args):
+    from mrisr.crops import read_crops
+    from mrisr.splits import split_crop_set
+    from mrisr.training import CNNSettings, train_cnn
+
+    for name in ("epochs", "batch_size", "patience", "limit"):
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            raise UserError(f"--{name.replace('_', '-')} must be positive")
+    crops = read_crops(args.crops)
+    split = split_crop_set(crops, args.seed, args.by_patient, args.test_split, args.test_split_model)
+    print(f"{len(crops)} crops from {args.crops}; split {split.method}: "
+          "train {}, validation {}, test {}".format(*split.sizes()))
+    settings = CNNSettings(
+        loss_setup=args.loss, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+        decay=args.decay, patience=args.patience, restore_best=args.restore_best, limit=args.limit,
+        seed=args.seed, xla=not args.no_xla,
+    )
+    extra = {"crops": str(args.crops), "split": split.method, "test_split": args.test_split,
+             "by_patient": args.by_patient}
+    run = train_cnn(crops, split, settings, args.models_dir, resume=args.resume,
+                    verbose=2 if args.quiet else 1, extra=extra)
+    print(f"Saved {run.model_path} and {run.history_path} after {len(run.history['epoch'])} epoch(s) "
+          f"in {run.seconds:.0f} s")
+
+
+def command_evaluate(args):
+    from mrisr.crops import read_crops
+    from mrisr.evaluation import check_model_fits, evaluate
+    from mrisr.splits import split_crop_set
+    from mrisr.storage import load_model
+
+    model_path = Path(args.model_path)
+    if not model_path.is_file():
+        raise UserError(f"model file {model_path} does not exist")
+    crops = read_crops(args.crops)
+    split = split_crop_set(crops, args.seed, args.by_patient, args.test_split, args.test_split_model)
+    model = load_model(model_path)
+    check_model_fits(model, crops.inputs.shape[1:], crops.targets.shape[1:], model_path.name)
+    out_dir = Path(args.out) if args.out else model_path.with_suffix("").parent / (
+        model_path.with_suffix("").name + "_testing_predictions")
+    result = evaluate(model, crops.subset(split.test), out_dir)
+    print(f"{model_path.name} ({args.loss or 'loss not given'}) on the test set ({split.method}):")
+    print(result.summary("CNN"))
+    print(f"Wrote {len(result.crop_indices)} predictions and metrics.csv to {out_dir}/")
+
+
+@script_main
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if args.command == "train":
+        command_train(args)
+    else:
+        command_evaluate(args)
+
 
 if __name__ == "__main__":
-    print("CNN.py is not yet available in this version; see README.md for what works now.", file=sys.stderr)
-    sys.exit(2)
+    sys.exit(main())

@@ -7,26 +7,8 @@
 
 import argparse
 import sys
-import warnings
 
-from mrisr.cli import UserError, script_main
-
-
-def add_split_options(parser):
-    """The split options, shared with CNN.py and GAN.py."""
-    parser.add_argument("--crops", default=".",
-                        help="crop folder made by extract_crops.py (default: the current folder)")
-    parser.add_argument("--seed", type=int, default=None,
-                        help="shuffle within each class before splitting (default: off, index order, "
-                        "as the paper); also seeds the random splits")
-    parser.add_argument("--by-patient", action="store_true",
-                        help="split by patient so that no patient is in two sets (needs patient ids)")
-    parser.add_argument("--test-split", default=None, metavar="FILE",
-                        help="CSV with a crop_index column that fixes the test set; the rest splits 8:1 "
-                        "into train and validation (e.g. the paper's paper_test_split.csv)")
-    parser.add_argument("--test-split-model", default="CNN",
-                        help="with --test-split: keep the rows whose 'model' column is this "
-                        "(default CNN; the paper's file also has GAN)")
+from mrisr.cli import add_split_options, script_main
 
 
 def build_parser():
@@ -45,11 +27,7 @@ def main(argv=None):
     from mrisr.splits import patients_shared, split_crop_set, write_splits_csv
 
     crops = read_crops(args.crops)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        split = split_crop_set(crops, args.seed, args.by_patient, args.test_split, args.test_split_model)
-    for warning in caught:
-        print(f"warning: {warning.message}")
+    split = split_crop_set(crops, args.seed, args.by_patient, args.test_split, args.test_split_model)
     train, validation, test = split.sizes()
     print(f"{len(crops)} crops from {args.crops}; split: {split.method}")
     print(f"train {train}, validation {validation}, test {test}")

@@ -36,3 +36,20 @@ def parse_int_list(text, name="value", count=None):
     if any(value <= 0 for value in values):
         raise UserError(f"{name} must be positive, got {text!r}")
     return values
+
+
+def add_split_options(parser):
+    """The split options, shared with CNN.py and GAN.py."""
+    parser.add_argument("--crops", default=".",
+                        help="crop folder made by extract_crops.py (default: the current folder)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="shuffle within each class before splitting (default: off, index order, "
+                        "as the paper); also seeds the random splits")
+    parser.add_argument("--by-patient", action="store_true",
+                        help="split by patient so that no patient is in two sets (needs patient ids)")
+    parser.add_argument("--test-split", default=None, metavar="FILE",
+                        help="CSV with a crop_index column that fixes the test set; the rest splits 8:1 "
+                        "into train and validation (e.g. the paper's paper_test_split.csv)")
+    parser.add_argument("--test-split-model", default="CNN",
+                        help="with --test-split: keep the rows whose 'model' column is this "
+                        "(default CNN; the paper's file also has GAN)")

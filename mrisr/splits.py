@@ -2,7 +2,7 @@
 
 import csv
 import dataclasses
-import warnings
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -144,8 +144,8 @@ def make_split(indices, labels=None, patient_ids=None, seed=None, by_patient=Fal
             raise UserError("--by-patient needs patient ids (crops.csv from figshare or demo data)")
         return patient_split(indices, labels, patient_ids, 0 if seed is None else seed)
     if labels is None:
-        warnings.warn("the crops are unlabelled (no crops.csv with labels): using a seeded random "
-                      "80/10/10 split instead of the paper's per-class split", stacklevel=2)
+        print("warning: the crops are unlabelled (no crops.csv with labels): using a seeded random "
+              "80/10/10 split instead of the paper's per-class split", file=sys.stderr)
         return random_split(indices, 0 if seed is None else seed)
     return paper_split(indices, labels, seed)
 

@@ -74,3 +74,20 @@ def run_script(module_name, argv, capsys):
     code = module.main(argv)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+def make_crop_folder(folder, count=30, sizes=(6, 12), seed=0):
+    """A labelled crop folder made by the real extraction code, with tiny crops for fast training."""
+    from mrisr.crops import extract_crops
+    from mrisr.sources import read_kaggle
+
+    images, masks, _ = make_slices(count, seed=seed)
+    labels = [1, 2, 3] * (count // 3) + [1] * (count % 3)
+    source = read_kaggle(write_kaggle(Path(folder) / "source", images, masks, labels))
+    extract_crops(source, folder, sizes=sizes, progress=False)
+    return Path(folder)
+
+
+@pytest.fixture
+def tiny_crops(tmp_path):
+    return make_crop_folder(tmp_path / "crops")

@@ -1,0 +1,75 @@
+"""Evaluation: predictions of a test set, their files, and metrics beside bicubic."""
+
+import csv
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from mrisr.cli import UserError
+from mrisr.metrics import bicubic_upscale, score_images
+
+
+@dataclasses.dataclass
+class Evaluation:
+    crop_indices: np.ndarray
+    predictions: np.ndarray
+    model_scores: object
+    bicubic_scores: object
+    out_dir: Path
+
+    def summary(self, name="model"):
+        m, b = self.model_scores, self.bicubic_scores
+        wins = float(np.mean(m.psnr > b.psnr)) * 100
+        return (
+            f"{len(self.crop_indices)} test samples\n"
+            f"  {name:<10} PSNR {m.mean_psnr:6.2f} dB (median {np.median(m.psnr):.2f})   SSIM {m.mean_ssim:.4f}\n"
+            f"  {'bicubic':<10} PSNR {b.mean_psnr:6.2f} dB (median {np.median(b.psnr):.2f})   SSIM {b.mean_ssim:.4f}\n"
+            f"  {name} minus bicubic: {m.mean_psnr - b.mean_psnr:+.2f} dB; beats bicubic on {wins:.0f}% of images"
+        )
+
+
+def check_model_fits(model, input_shape, output_shape, name):
+    """Raise UserError when the model's input or output shape does not fit the crops."""
+    def fits(expected, actual):
+        return len(expected) == len(actual) and all(a is None or a == e for e, a in zip(expected, actual))
+
+    model_in, model_out = tuple(model.input_shape[1:]), tuple(model.output_shape[1:])
+    if not fits(input_shape, model_in):
+        raise UserError(f"{name} takes inputs of shape {model_in}, but the crops are {tuple(input_shape)}")
+    if model_in[0] is not None and not fits(output_shape, model_out):
+        raise UserError(f"{name} makes outputs of shape {model_out}, but the targets are {tuple(output_shape)}")
+
+
+def predict(model, inputs, batch_size=256):
+    """Predict in large batches, clipped to [0, 1]."""
+    return np.clip(np.asarray(model.predict(inputs, batch_size=batch_size, verbose=0)), 0.0, 1.0)
+
+
+def save_rgba_png(path, image):
+    """Write a float RGBA (or RGB) image in [0, 1] as an 8-bit RGBA PNG."""
+    from PIL import Image
+
+    image = np.asarray(image)
+    if image.shape[-1] == 3:
+        image = np.concatenate([image, np.ones(image.shape[:-1] + (1,))], axis=-1)
+    Image.fromarray(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8), "RGBA").save(path)
+
+
+def evaluate(model, test_set, out_dir, name="model", write_images=True):
+    """Predict the test crops, score them and bicubic, write testing_sample_{k}.png and metrics.csv."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    predictions = predict(model, test_set.inputs)
+    model_scores = score_images(test_set.targets, predictions)
+    bicubic_scores = score_images(test_set.targets, bicubic_upscale(test_set.inputs, test_set.targets.shape[1]))
+    if write_images:
+        for k, image in enumerate(predictions):
+            save_rgba_png(out_dir / f"testing_sample_{k}.png", image)
+    with open(out_dir / "metrics.csv", "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(("test_sample", "crop_index", "psnr", "ssim", "bicubic_psnr", "bicubic_ssim"))
+        for k, index in enumerate(test_set.indices):
+            writer.writerow((k, int(index), f"{model_scores.psnr[k]:.4f}", f"{model_scores.ssim[k]:.5f}",
+                             f"{bicubic_scores.psnr[k]:.4f}", f"{bicubic_scores.ssim[k]:.5f}"))
+    return Evaluation(test_set.indices, predictions, model_scores, bicubic_scores, out_dir)

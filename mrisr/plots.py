@@ -1,0 +1,73 @@
+"""Every figure of the project, saved to files."""
+
+from pathlib import Path
+
+from mrisr.losses import LOSS_LABELS, LOSS_SETUPS
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _mark_switch(axes, record, colour):
+    switch = record.get("switch_epoch")
+    if switch:
+        axes.axvline(switch - 0.5, color=colour, linestyle=":", linewidth=1)
+        axes.annotate("SSIM \u2192 MSE", (switch - 0.5, 1), xycoords=("data", "axes fraction"),
+                      xytext=(3, -12), textcoords="offset points", fontsize=8, color=colour)
+
+
+def _plot_by_phase(axes, history, key, label, **style):
+    """Plot one loss curve, broken where the loss changes (the losses are on different scales)."""
+    epochs, values, phases = history["epoch"], history[key], history["phase"]
+    start = 0
+    for end in range(1, len(epochs) + 1):
+        if end == len(epochs) or phases[end] != phases[start]:
+            axes.plot(epochs[start:end], values[start:end], marker="." if end - start < 30 else None,
+                      label=label if start == 0 else None, **style)
+            start = end
+
+
+def plot_cnn_losses(histories, out_dir):
+    """Training- and validation-loss figures: all setups on one plot and each setup alone.
+
+    `histories` maps a loss setup to its history record (CNN_<LOSS>_model_history.json).
+    Returns the written paths.
+    """
+    plt = _pyplot()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    colours = dict(zip(LOSS_SETUPS, ("tab:blue", "tab:orange", "tab:green", "tab:red")))
+    written = []
+    for key, title in (("loss", "Training loss"), ("val_loss", "Validation loss")):
+        figure, axes = plt.subplots(figsize=(7, 4.5))
+        for setup, record in histories.items():
+            _plot_by_phase(axes, record["history"], key, LOSS_LABELS[setup], color=colours[setup])
+            _mark_switch(axes, record, colours[setup])
+        axes.set(xlabel="Epoch", ylabel="Loss", title=f"{title} of the CNN, all loss setups")
+        axes.xaxis.get_major_locator().set_params(integer=True)
+        axes.legend()
+        figure.tight_layout()
+        path = out_dir / f"CNN_{'training' if key == 'loss' else 'validation'}_loss_all.png"
+        figure.savefig(path, dpi=120)
+        plt.close(figure)
+        written.append(path)
+    for setup, record in histories.items():
+        figure, axes = plt.subplots(figsize=(7, 4.5))
+        _plot_by_phase(axes, record["history"], "loss", "training", color="tab:blue")
+        _plot_by_phase(axes, record["history"], "val_loss", "validation", color="tab:orange")
+        _mark_switch(axes, record, "black")
+        axes.set(xlabel="Epoch", ylabel="Loss", title=f"CNN loss: {LOSS_LABELS[setup]}")
+        axes.xaxis.get_major_locator().set_params(integer=True)
+        axes.legend()
+        figure.tight_layout()
+        path = out_dir / f"CNN_{setup}_loss.png"
+        figure.savefig(path, dpi=120)
+        plt.close(figure)
+        written.append(path)
+    return written

@@ -1,0 +1,82 @@
+"""Saving and loading: atomic writes of models and JSON, and what a run records about itself."""
+
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+
+from mrisr.cli import UserError
+
+
+def atomic_write(path, write):
+    """Call `write(temporary_path)`, then rename onto `path`: a crash never leaves a broken file.
+
+    The temporary file sits in the same folder and keeps the suffix (Keras checks it).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(handle)
+    try:
+        write(temporary)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes files private; give them the usual mode
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def save_json(path, data):
+    def write(temporary):
+        with open(temporary, "w") as file:
+            json.dump(data, file, indent=1, default=float)
+            file.write("\n")
+
+    atomic_write(path, write)
+
+
+def load_json(path):
+    try:
+        with open(path) as file:
+            return json.load(file)
+    except (OSError, ValueError) as error:
+        raise UserError(f"cannot read {path}: {error}") from None
+
+
+def save_model(model, path, include_optimizer=True):
+    """Save a Keras model atomically; without the optimizer the file is a third of the size."""
+    if not include_optimizer and model.optimizer is not None:
+        bare = type(model).from_config(model.get_config())  # same layers, never compiled
+        bare.set_weights(model.get_weights())
+        model = bare
+    atomic_write(path, lambda temporary: model.save(temporary))
+
+
+def load_model(path, compile=False):
+    """Load a .keras model, or raise UserError with one clear line."""
+    import keras
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"model file {path} does not exist")
+    try:
+        return keras.models.load_model(path, compile=compile)
+    except Exception as error:  # Keras raises many types for a bad file
+        raise UserError(f"cannot load {path} as a Keras model: {str(error).splitlines()[0][:200]}") from None
+
+
+def library_versions():
+    import keras
+    import numpy
+    import tensorflow
+
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tensorflow.__version__,
+        "keras": keras.__version__,
+        "numpy": numpy.__version__,
+    }

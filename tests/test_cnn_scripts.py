@@ -1,0 +1,73 @@
+"""CNN.py and CNN_plot_losses.py as a user runs them, on tiny crops."""
+
+import csv
+
+import numpy as np
+from PIL import Image
+
+from tests.conftest import make_crop_folder, run_script
+
+
+def test_train_evaluate_and_plot_write_every_file(tiny_crops, tmp_path, capsys):
+    models = tmp_path / "CNN_models"
+    for setup in ("MSE", "SSIM_then_MSE"):
+        code, out, err = run_script("CNN", ["train", setup, "--crops", str(tiny_crops), "--models-dir", str(models),
+                                            "--epochs", "1", "--batch-size", "8", "--no-xla", "--quiet"], capsys)
+        assert code == 0, err
+        assert (models / f"CNN_{setup}_model.keras").is_file()
+        assert (models / f"CNN_{setup}_model_history.json").is_file()
+    code, out, err = run_script("CNN", ["evaluate", str(models / "CNN_MSE_model.keras"), "MSE",
+                                        "--crops", str(tiny_crops)], capsys)
+    assert code == 0, err
+    assert "bicubic" in out and "PSNR" in out
+    predictions = models / "CNN_MSE_model_testing_predictions"
+    with open(predictions / "metrics.csv") as file:
+        rows = list(csv.DictReader(file))
+    assert len(rows) == 3 and list(rows[0]) == ["test_sample", "crop_index", "psnr", "ssim", "bicubic_psnr",
+                                                 "bicubic_ssim"]
+    image = np.asarray(Image.open(predictions / "testing_sample_2.png"))
+    assert image.shape == (12, 12, 4) and image.dtype == np.uint8
+    code, out, err = run_script("CNN_plot_losses", ["--models-dir", str(models), "--out-dir",
+                                                    str(tmp_path / "plots")], capsys)
+    assert code == 0 and "CNN_SSIM_model_history.json" in out  # names what is missing
+    written = sorted(p.name for p in (tmp_path / "plots").iterdir())
+    assert written == ["CNN_MSE_loss.png", "CNN_SSIM_then_MSE_loss.png", "CNN_training_loss_all.png",
+                       "CNN_validation_loss_all.png"]
+
+
+def test_evaluate_reports_the_same_split_as_balance_data(tiny_crops, tmp_path, capsys):
+    split_file = tmp_path / "test.csv"
+    split_file.write_text("crop_index\n0\n5\n")
+    models = tmp_path / "m"
+    run_script("CNN", ["train", "MSE", "--crops", str(tiny_crops), "--models-dir", str(models), "--epochs", "1",
+                       "--no-xla", "--quiet", "--test-split", str(split_file)], capsys)
+    code, out, _ = run_script("CNN", ["evaluate", str(models / "CNN_MSE_model.keras"), "--crops", str(tiny_crops),
+                                      "--test-split", str(split_file), "--out", str(tmp_path / "out")], capsys)
+    assert code == 0 and "2 test samples" in out
+    with open(tmp_path / "out/metrics.csv") as file:
+        assert [row["crop_index"] for row in csv.DictReader(file)] == ["0", "5"]
+
+
+def test_bad_inputs_give_one_line_and_exit_2(tiny_crops, tmp_path, capsys):
+    other = make_crop_folder(tmp_path / "other", count=6, sizes=(8, 16))
+    models = tmp_path / "m"
+    run_script("CNN", ["train", "MSE", "--crops", str(tiny_crops), "--models-dir", str(models), "--epochs", "1",
+                       "--no-xla", "--quiet"], capsys)
+    model = str(models / "CNN_MSE_model.keras")
+    (tmp_path / "broken.keras").write_bytes(b"not a model")
+    cases = [
+        (["evaluate", str(tmp_path / "none.keras"), "--crops", str(tiny_crops)], "does not exist"),
+        (["evaluate", str(tmp_path / "broken.keras"), "--crops", str(tiny_crops)], "cannot load"),
+        (["evaluate", model, "--crops", str(other)], "takes inputs of shape"),
+        (["evaluate", model, "--crops", str(tiny_crops), "--test-split", str(tmp_path / "no.csv")], "does not exist"),
+        (["train", "MSE", "--crops", str(tmp_path / "nowhere")], "not a crop folder"),
+        (["train", "MSE", "--crops", str(tiny_crops), "--epochs", "0"], "must be positive"),
+        (["train", "MSE", "--crops", str(tiny_crops), "--models-dir", str(tmp_path / "x"), "--resume"],
+         "no checkpoint"),
+    ]
+    for argv, message in cases:
+        code, _, err = run_script("CNN", argv, capsys)
+        assert code == 2, argv
+        assert message in err and "Traceback" not in err, (argv, err)
+    code, _, err = run_script("CNN_plot_losses", ["--models-dir", str(tmp_path / "empty")], capsys)
+    assert code == 2 and "no CNN histories" in err

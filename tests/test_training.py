@@ -1,0 +1,106 @@
+import numpy as np
+import pytest
+
+from mrisr.crops import read_crops
+from mrisr.splits import make_split
+from mrisr.storage import load_json
+from mrisr.training import CNNRun, CNNSettings, make_optimizer, train_cnn
+
+
+def settings(**changes):
+    base = dict(loss_setup="MSE", epochs=2, batch_size=8, learning_rate=1e-3, xla=False)
+    base.update(changes)
+    return CNNSettings(**base)
+
+
+def crops_and_split(folder):
+    crops = read_crops(folder)
+    return crops, make_split(crops.indices, crops.labels)
+
+
+def test_learning_rate_schedule_is_the_old_keras_decay():
+    optimizer = make_optimizer(CNNSettings())
+    optimizer.build([])
+    for step in (0, 1, 10, 1000, 500_000):
+        optimizer.iterations.assign(step)
+        assert float(optimizer.learning_rate) == pytest.approx(1e-5 / (1 + 1e-6 * step), rel=1e-6)
+
+
+def test_ssim_then_mse_switches_once_and_keeps_the_weights(tiny_crops, tmp_path, monkeypatch):
+    crops, split = crops_and_split(tiny_crops)
+    at_compile, at_phase_end = [], []
+    original_compile, original_checkpoint = CNNRun.compile, CNNRun.save_checkpoint
+
+    def recording_compile(self, phase_index):
+        original_compile(self, phase_index)
+        at_compile.append((phase_index, [w.copy() for w in self.model.get_weights()],
+                           int(self.model.optimizer.iterations.numpy())))
+
+    def recording_checkpoint(self, phase_index, epochs, early, phase_done=False):
+        original_checkpoint(self, phase_index, epochs, early, phase_done)
+        if phase_done:
+            at_phase_end.append([w.copy() for w in self.model.get_weights()])
+
+    monkeypatch.setattr(CNNRun, "compile", recording_compile)
+    monkeypatch.setattr(CNNRun, "save_checkpoint", recording_checkpoint)
+    run = train_cnn(crops, split, settings(loss_setup="SSIM_then_MSE"), tmp_path / "models", verbose=0)
+    assert run.history["phase"] == ["SSIM", "SSIM", "MSE", "MSE"]
+    record = load_json(tmp_path / "models/CNN_SSIM_then_MSE_model_history.json")
+    assert record["switch_epoch"] == 3 and [p["phase"] for p in record["phases"]] == ["SSIM", "MSE"]
+    assert [phase for phase, _, _ in at_compile] == [0, 1]  # compiled once per phase: one switch
+    initial, at_switch = at_compile[0][1], at_compile[1][1]
+    assert at_compile[1][2] == 0  # a fresh optimizer for the second phase
+    assert any(not np.array_equal(a, b) for a, b in zip(initial, at_switch))  # phase 1 trained them
+    assert len(at_phase_end) == 1  # phase 2 starts from exactly the weights phase 1 ended with
+    assert all(np.array_equal(a, b) for a, b in zip(at_phase_end[0], at_switch))
+    assert not (tmp_path / "models/CNN_SSIM_then_MSE_model_checkpoint").exists()
+
+
+def test_early_stopping_stops(tiny_crops, tmp_path):
+    crops, split = crops_and_split(tiny_crops)
+    run = train_cnn(crops, split, settings(epochs=50, patience=2, learning_rate=0.0), tmp_path, verbose=0)
+    # With a learning rate of 0 the validation loss never improves: best at epoch 1, stop after 2 more.
+    assert len(run.history["epoch"]) == 3
+    record = load_json(run.history_path)
+    assert record["phases"][0]["stopped_early"] and record["epochs_to_early_stop"] == [3]
+
+
+def test_history_records_settings_and_versions(tiny_crops, tmp_path):
+    crops, split = crops_and_split(tiny_crops)
+    run = train_cnn(crops, split, settings(epochs=1, limit=5), tmp_path, verbose=0, extra={"crops": "x"})
+    record = load_json(run.history_path)
+    assert record["settings"]["limit"] == 5 and record["settings"]["batch_size"] == 8
+    assert record["crops"] == "x" and "tensorflow" in record["versions"]
+    assert record["training_seconds"] > 0 and record["parameters"] == run.model.count_params()
+    assert set(record["history"]) == {"epoch", "phase", "loss", "val_loss"}
+
+
+def test_interrupted_run_resumes_from_its_checkpoint(tiny_crops, tmp_path, monkeypatch):
+    crops, split = crops_and_split(tiny_crops)
+    original = CNNRun.save_checkpoint
+
+    def interrupt_after_two(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        if len(self.history["epoch"]) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(CNNRun, "save_checkpoint", interrupt_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        train_cnn(crops, split, settings(epochs=4, xla=True), tmp_path, verbose=0)
+    checkpoint = tmp_path / "CNN_MSE_model_checkpoint"
+    assert (checkpoint / "state.json").is_file() and not (tmp_path / "CNN_MSE_model.keras").exists()
+    state = load_json(checkpoint / "state.json")
+    monkeypatch.setattr(CNNRun, "save_checkpoint", original)
+    run = train_cnn(crops, split, settings(epochs=4, xla=True), tmp_path, resume=True, verbose=0)
+    assert run.history["epoch"] == [1, 2, 3, 4]
+    assert run.history["loss"][:2] == state["history"]["loss"]
+    assert int(run.model.optimizer.iterations.numpy()) == 4 * 3  # 24 pairs / batch 8, 4 epochs in all
+    assert (tmp_path / "CNN_MSE_model.keras").is_file() and not checkpoint.exists()
+
+
+def test_resume_without_checkpoint_is_a_user_error(tiny_crops, tmp_path):
+    from mrisr.cli import UserError
+
+    crops, split = crops_and_split(tiny_crops)
+    with pytest.raises(UserError, match="no checkpoint"):
+        train_cnn(crops, split, settings(), tmp_path, resume=True, verbose=0)
