@@ -24,6 +24,21 @@ demo: venv
 	@echo "== DEMO: the paper's pipeline on the built-in demo source (MNI152 template, not patient data) =="
 	$(PY) extract_crops.py --source demo --out-dir $(DEMO_DIR) --quiet
 	$(PY) balance_data.py --crops $(DEMO_DIR) --out $(DEMO_DIR)/splits.csv
+	@echo "== the paper CNN, its four loss setups, briefly (a real run takes hours: see README) =="
+	for loss in MSE SSIM SSIM_and_MSE SSIM_then_MSE; do \
+	  $(PY) CNN.py train $$loss --crops $(DEMO_DIR) --models-dir $(DEMO_DIR)/CNN_models \
+	    --epochs 1 --limit 32 --quiet || exit 1; \
+	  $(PY) CNN.py evaluate $(DEMO_DIR)/CNN_models/CNN_$${loss}_model.keras $$loss --crops $(DEMO_DIR) || exit 1; \
+	done
+	$(PY) CNN_plot_losses.py --models-dir $(DEMO_DIR)/CNN_models --out-dir $(DEMO_DIR)/CNN_loss_plots
+	@echo "== the paper GAN, a few epochs =="
+	$(PY) GAN.py train 4 --crops $(DEMO_DIR) --models-dir $(DEMO_DIR)/GAN_models \
+	  --score-plot-dir $(DEMO_DIR)/GAN_Score_plot --snapshot-every 2 --quiet
+	$(PY) GAN.py evaluate $(DEMO_DIR)/GAN_models --crops $(DEMO_DIR)
+	$(PY) plot_visual_predictions.py CNN --crops $(DEMO_DIR) --models-dir $(DEMO_DIR)/CNN_models \
+	  --out-dir $(DEMO_DIR)/VisualResults --with-bicubic
+	$(PY) plot_visual_predictions.py GAN --crops $(DEMO_DIR) --models-dir $(DEMO_DIR)/GAN_models \
+	  --out-dir $(DEMO_DIR)/VisualResults --with-bicubic
 	@echo "== demo finished: outputs in $(DEMO_DIR)/ =="
 
 clean:

@@ -25,7 +25,7 @@ def script_main(main):
     return wrapper
 
 
-def parse_int_list(text, name="value", count=None):
+def parse_int_list(text, name="value", count=None, minimum=1):
     """Parse '25,50' into [25, 50]; raise UserError with the option's name otherwise."""
     try:
         values = [int(part) for part in text.split(",") if part.strip()]
@@ -33,13 +33,13 @@ def parse_int_list(text, name="value", count=None):
         raise UserError(f"{name} must be comma-separated whole numbers, got {text!r}") from None
     if count is not None and len(values) != count:
         raise UserError(f"{name} needs exactly {count} numbers, got {text!r}")
-    if any(value <= 0 for value in values):
-        raise UserError(f"{name} must be positive, got {text!r}")
+    if not values or any(value < minimum for value in values):
+        raise UserError(f"{name} must be whole numbers of at least {minimum}, got {text!r}")
     return values
 
 
-def add_split_options(parser):
-    """The split options, shared with CNN.py and GAN.py."""
+def add_split_options(parser, default_model="CNN"):
+    """The split options, shared by balance_data.py, CNN.py and GAN.py."""
     parser.add_argument("--crops", default=".",
                         help="crop folder made by extract_crops.py (default: the current folder)")
     parser.add_argument("--seed", type=int, default=None,
@@ -50,6 +50,6 @@ def add_split_options(parser):
     parser.add_argument("--test-split", default=None, metavar="FILE",
                         help="CSV with a crop_index column that fixes the test set; the rest splits 8:1 "
                         "into train and validation (e.g. the paper's paper_test_split.csv)")
-    parser.add_argument("--test-split-model", default="CNN",
+    parser.add_argument("--test-split-model", default=default_model,
                         help="with --test-split: keep the rows whose 'model' column is this "
-                        "(default CNN; the paper's file also has GAN)")
+                        f"(default {default_model}; the paper's file has CNN and GAN)")

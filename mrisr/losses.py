@@ -27,6 +27,13 @@ def ssim_loss(y_true, y_pred):
     return 1.0 - tf.image.ssim(tf.cast(y_true, y_pred.dtype), y_pred, max_val=1.0)
 
 
+def l1_loss(y_true, y_pred):
+    """Mean absolute error over all pixels and channels, per sample (beyond the paper)."""
+    import tensorflow as tf
+
+    return tf.reduce_mean(tf.abs(tf.cast(y_true, y_pred.dtype) - y_pred), axis=[1, 2, 3])
+
+
 def ssim_and_mse_loss(y_true, y_pred):
     """The paper's mix: 0.6 * SSIM loss + 0.4 * MSE."""
     return 0.6 * ssim_loss(y_true, y_pred) + 0.4 * mse_loss(y_true, y_pred)

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import numpy as np
+
 from mrisr.losses import LOSS_LABELS, LOSS_SETUPS
 
 
@@ -71,3 +73,61 @@ def plot_cnn_losses(histories, out_dir):
         plt.close(figure)
         written.append(path)
     return written
+
+
+def plot_gan_scores(history, path):
+    """The paper's figure 7: generator and discriminator scores against epochs."""
+    plt = _pyplot()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    axes.plot(history["epoch"], history["score_generator"], label="Generator score")
+    axes.plot(history["epoch"], history["score_discriminator"], label="Discriminator score")
+    if "pretrain" in history["phase"]:
+        last = history["phase"].count("pretrain")
+        axes.axvline(last + 0.5, color="grey", linestyle=":", linewidth=1)
+        axes.annotate("end of pre-training", (last + 0.5, 1), xycoords=("data", "axes fraction"),
+                      xytext=(3, -12), textcoords="offset points", fontsize=8, color="grey")
+    axes.set(xlabel="Epoch", ylabel="Score", title="GAN scores on the validation set", ylim=(-0.02, 1.02))
+    axes.xaxis.get_major_locator().set_params(integer=True)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def _show(axes, image, title=None):
+    axes.imshow(np.clip(np.asarray(image)[..., :3], 0, 1), interpolation="nearest")
+    axes.set_xticks([])
+    axes.set_yticks([])
+    if title:
+        axes.set_title(title, fontsize=9)
+
+
+def plot_image_grid(rows, column_titles, path, title=None, row_titles=None, panel_notes=None):
+    """A grid of images: `rows` is a list of lists of images; `panel_notes[r][c]` is written under a panel."""
+    plt = _pyplot()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n_rows, n_columns = len(rows), len(column_titles)
+    figure, axes = plt.subplots(n_rows, n_columns, figsize=(1.9 * n_columns, 2.0 * n_rows + 0.4), squeeze=False)
+    for r, row in enumerate(rows):
+        for c, image in enumerate(row):
+            _show(axes[r, c], image, column_titles[c] if r == 0 else None)
+            if panel_notes and panel_notes[r][c]:
+                axes[r, c].set_xlabel(panel_notes[r][c], fontsize=8)
+        if row_titles:
+            axes[r, 0].set_ylabel(row_titles[r], fontsize=8)
+    if title:
+        figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def plot_snapshot(inputs, generated, targets, path, title):
+    """A few validation samples during GAN training: input, generated, target per row."""
+    rows = [[x, g, y] for x, g, y in zip(inputs, generated, targets)]
+    return plot_image_grid(rows, ["X (input)", "Generator", "Y (target)"], path, title)

@@ -49,7 +49,7 @@ def load_json(path):
 
 def save_model(model, path, include_optimizer=True):
     """Save a Keras model atomically; without the optimizer the file is a third of the size."""
-    if not include_optimizer and model.optimizer is not None:
+    if not include_optimizer and getattr(model, "optimizer", None) is not None:
         bare = type(model).from_config(model.get_config())  # same layers, never compiled
         bare.set_weights(model.get_weights())
         model = bare
@@ -80,3 +80,49 @@ def library_versions():
         "keras": keras.__version__,
         "numpy": numpy.__version__,
     }
+
+
+class CheckpointKeeper:
+    """The last checkpoint of a run in one folder: TensorFlow objects plus a JSON state.
+
+    Each write goes to a new sub-folder; `state.json` is then replaced atomically to
+    point at it, and the previous sub-folder is removed, so an interruption at any
+    moment leaves one complete checkpoint.
+    """
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        self.state_path = self.folder / "state.json"
+        self.count = 0
+
+    def exists(self):
+        return self.state_path.is_file()
+
+    def write(self, objects, state):
+        import shutil
+
+        import tensorflow as tf
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        previous = load_json(self.state_path)["checkpoint"] if self.exists() else None
+        self.count += 1
+        name = f"ckpt-{os.getpid()}-{self.count}"
+        tf.train.Checkpoint(**objects).write(str(self.folder / name / "objects"))
+        save_json(self.state_path, {**state, "checkpoint": name})
+        if previous and previous != name:
+            shutil.rmtree(self.folder / previous, ignore_errors=True)
+
+    def read(self, objects):
+        """Restore `objects` (built, with their optimizers built) and return the saved state."""
+        import tensorflow as tf
+
+        if not self.exists():
+            raise UserError(f"no checkpoint to resume from in {self.folder}")
+        state = load_json(self.state_path)
+        tf.train.Checkpoint(**objects).read(str(self.folder / state["checkpoint"] / "objects")).assert_consumed()
+        return state
+
+    def remove(self):
+        import shutil
+
+        shutil.rmtree(self.folder, ignore_errors=True)

@@ -1,7 +1,6 @@
 """Training the CNN: the paper's phased fit with early stopping, checkpoints each epoch, and resume."""
 
 import dataclasses
-import shutil
 import time
 from pathlib import Path
 from typing import Optional
@@ -10,7 +9,7 @@ import numpy as np
 
 from mrisr.cli import UserError
 from mrisr.losses import LOSS_FUNCTIONS, loss_phases
-from mrisr.storage import library_versions, load_json, save_json, save_model
+from mrisr.storage import CheckpointKeeper, library_versions, load_json, save_json, save_model
 
 
 @dataclasses.dataclass
@@ -108,6 +107,7 @@ class CNNRun:
         self.model_path = self.models_dir / f"{stem}.keras"
         self.history_path = self.models_dir / f"{stem}_history.json"
         self.checkpoint_dir = self.models_dir / f"{stem}_checkpoint"
+        self.checkpoints = CheckpointKeeper(self.checkpoint_dir)
         self.extra = extra or {}
         self.history = {"epoch": [], "phase": [], "loss": [], "val_loss": []}
         self.phase_records = []
@@ -117,18 +117,8 @@ class CNNRun:
     # --- checkpoints ---------------------------------------------------------
 
     def save_checkpoint(self, phase_index, epochs_in_phase, early_stopping_state, phase_done=False):
-        """Write the model and optimizer (tf.train.Checkpoint) and the run state; drop the old one."""
-        import tensorflow as tf
-
-        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        state_path = self.checkpoint_dir / "state.json"
-        previous = load_json(state_path)["checkpoint"] if state_path.is_file() else None
-        name = f"ckpt-{len(self.history['epoch'])}-{phase_index}{'-done' if phase_done else ''}"
-        tf.train.Checkpoint(model=self.model, optimizer=self.model.optimizer).write(
-            str(self.checkpoint_dir / name / "weights")
-        )
-        save_json(state_path, {
-            "checkpoint": name,
+        """Write the model and optimizer and the run state (see storage.CheckpointKeeper)."""
+        self.checkpoints.write({"model": self.model, "optimizer": self.model.optimizer}, {
             "phase_index": phase_index,
             "epochs_in_phase": epochs_in_phase,
             "phase_done": phase_done,
@@ -138,28 +128,20 @@ class CNNRun:
             "seconds": self.seconds + (time.perf_counter() - self._started),
             "settings": dataclasses.asdict(self.settings),
         })
-        if previous and previous != name:
-            shutil.rmtree(self.checkpoint_dir / previous, ignore_errors=True)
 
-    def load_checkpoint_state(self):
-        state_path = self.checkpoint_dir / "state.json"
-        if not state_path.is_file():
+    def _restore(self):
+        """Compile for the checkpoint's phase, restore weights and optimizer state, check the settings."""
+        if not self.checkpoints.exists():
             raise UserError(f"no checkpoint to resume from in {self.checkpoint_dir}")
-        state = load_json(state_path)
-        saved = state["settings"]
+        saved = load_json(self.checkpoints.state_path)["settings"]
         for key in ("loss_setup", "arch", "batch_size", "learning_rate", "decay"):
             if saved[key] != getattr(self.settings, key):
                 raise UserError(f"--resume: the checkpoint was made with {key}={saved[key]!r}, "
                                 f"not {getattr(self.settings, key)!r}")
-        return state
-
-    def _restore(self, state, phase_index):
-        import tensorflow as tf
-
+        phase_index = load_json(self.checkpoints.state_path)["phase_index"]
         self.compile(phase_index)
         self.model.optimizer.build(self.model.trainable_variables)
-        checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.model.optimizer)
-        checkpoint.read(str(self.checkpoint_dir / state["checkpoint"] / "weights")).assert_consumed()
+        return self.checkpoints.read({"model": self.model, "optimizer": self.model.optimizer})
 
     # --- training --------------------------------------------------------------
 
@@ -178,10 +160,9 @@ class CNNRun:
         self._started = time.perf_counter()
         start_phase, start_epoch, early_state, mid_phase = 0, 0, None, False
         if resume:
-            state = self.load_checkpoint_state()
+            state = self._restore()
             self.history, self.phase_records = state["history"], state["phase_records"]
             self.seconds = state["seconds"]
-            self._restore(state, state["phase_index"])
             if state["phase_done"]:
                 start_phase = state["phase_index"] + 1
             else:
@@ -236,7 +217,7 @@ class CNNRun:
             **self.extra,
         }
         save_json(self.history_path, record)
-        shutil.rmtree(self.checkpoint_dir, ignore_errors=True)
+        self.checkpoints.remove()
 
 
 def train_cnn(crop_set, split, settings, models_dir, resume=False, verbose=1, extra=None):

@@ -1,0 +1,176 @@
+"""Benchmark: training speed of the paper CNN against this machine's limits, in one run.
+
+Prints the machine's float32 matmul GFLOP/s (NumPy, 2048x2048) and memory copy
+GB/s, the paper CNN's FLOPs per training sample counted layer by layer and the
+bytes of weights and optimizer state moved per step, then milliseconds per
+sample of `model.fit` at batch 32 for each training-step variant, with the ratio
+of achieved GFLOP/s to the matmul limit. Each variant runs in its own process
+(the allocator is chosen when TensorFlow starts); variants alternate, each is
+measured `--repeats` times, and the median of the per-step medians is reported.
+
+    python3 benchmarks/train_throughput.py [--batch-size 32] [--steps 10] [--repeats 2]
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+VARIANTS = {
+    "plain fit (no XLA, system allocator)": {"xla": False, "bfc": False},
+    "fit + XLA, system allocator": {"xla": True, "bfc": False},
+    "fit + XLA, BFC allocator (the default here)": {"xla": True, "bfc": True},
+}
+
+
+def matmul_gflops(size=2048, repeats=10):
+    a = np.random.default_rng(0).random((size, size), dtype=np.float32)
+    a @ a
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ a
+        times.append(time.perf_counter() - start)
+    return 2 * size**3 / np.median(times) / 1e9
+
+
+def copy_gbps(megabytes=1024, repeats=5):
+    source = np.ones(megabytes * 2**20 // 4, dtype=np.float32)
+    target = np.empty_like(source)
+    np.copyto(target, source)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        np.copyto(target, source)
+        times.append(time.perf_counter() - start)
+    return 2 * source.nbytes / np.median(times) / 1e9  # bytes read + bytes written
+
+
+def layer_flops(model):
+    """(name, forward FLOPs, training FLOPs) per sample for Conv2D and Dense layers.
+
+    A multiply-add is 2 FLOPs. Training = forward + gradient of the weights (same
+    cost) + gradient of the input (same cost, not needed for the first layer).
+    """
+    rows = []
+    for position, layer in enumerate(model.layers):
+        kind = type(layer).__name__
+        if kind == "Conv2D":
+            height, width, out_channels = layer.output.shape[1:]
+            k1, k2 = layer.kernel_size
+            forward = 2 * height * width * out_channels * k1 * k2 * layer.input.shape[-1]
+        elif kind == "Dense":
+            forward = 2 * layer.input.shape[-1] * layer.units
+        else:
+            continue
+        backward = forward if position == 0 else 2 * forward
+        rows.append((f"{layer.name} ({kind})", forward, forward + backward))
+    return rows
+
+
+def time_fit(model, inputs, targets, batch_size, steps):
+    """Median seconds per step of model.fit over `steps` steps, after a warm-up."""
+    import keras
+    import tensorflow as tf
+
+    class StepTimer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.times = []
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.times.append(time.perf_counter() - self.start)
+
+    dataset = tf.data.Dataset.from_tensor_slices((inputs, targets)).repeat().batch(batch_size).prefetch(2)
+    model.fit(dataset, epochs=1, steps_per_epoch=3, verbose=0, shuffle=False)  # compile, warm up
+    timer = StepTimer()
+    model.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False, callbacks=[timer])
+    return float(np.median(timer.times))
+
+
+def child(variant, batch_size, steps):
+    """Measure one variant in this process and print its seconds per step as JSON."""
+    from mrisr.losses import mse_loss
+    from mrisr.models import paper_cnn
+    from mrisr.training import CNNSettings, make_optimizer
+
+    rng = np.random.default_rng(0)
+    inputs = rng.random((batch_size * 4, 25, 25, 4), dtype=np.float32)
+    targets = rng.random((batch_size * 4, 50, 50, 4), dtype=np.float32)
+    model = paper_cnn()
+    model.compile(optimizer=make_optimizer(CNNSettings()), loss=mse_loss, jit_compile=VARIANTS[variant]["xla"])
+    print(json.dumps({"seconds": time_fit(model, inputs, targets, batch_size, steps)}))
+
+
+def run_child(variant, batch_size, steps):
+    environment = dict(os.environ, TF_CPU_ALLOCATOR_USE_BFC="true" if VARIANTS[variant]["bfc"] else "false",
+                       TF_CPP_MIN_LOG_LEVEL="2")
+    result = subprocess.run(
+        [sys.executable, __file__, "--child", variant, "--batch-size", str(batch_size), "--steps", str(steps)],
+        env=environment, capture_output=True, text=True, check=True,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])["seconds"]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batch-size", type=int, default=32, help="default 32 = the paper")
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per measurement")
+    parser.add_argument("--repeats", type=int, default=2, help="measurements per variant")
+    parser.add_argument("--child", choices=list(VARIANTS), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.batch_size, args.steps)
+        return
+
+    from mrisr.models import paper_cnn
+
+    print("Machine (measured now):")
+    limit = matmul_gflops()
+    print(f"  float32 matmul 2048x2048 (NumPy): {limit:.0f} GFLOP/s  <- the FLOP limit below")
+    print(f"  memory copy: {copy_gbps():.1f} GB/s (bytes read + written)")
+
+    model = paper_cnn()
+    parameters = model.count_params()
+    rows = layer_flops(model)
+    training = sum(row[2] for row in rows)
+    print(f"\nPaper CNN: {parameters:,} parameters; FLOPs per sample:")
+    for name, forward, train in rows + [("total", sum(r[1] for r in rows), training)]:
+        print(f"  {name:<18} forward {forward / 1e9:6.3f} GFLOP   training {train / 1e9:6.3f} GFLOP")
+    # Per step: weights read by the forward and backward passes, gradients written, then Adam reads
+    # weights, gradients and two moments and writes weights and moments: 10 float32 passes.
+    step_bytes = 10 * 4 * parameters
+    print(f"  weights and optimizer state moved per step: about {step_bytes / 1e9:.1f} GB "
+          f"(10 passes over {4 * parameters / 1e9:.2f} GB)")
+    del model
+
+    results = {name: [] for name in VARIANTS}
+    for repeat in range(args.repeats):
+        for name in VARIANTS:
+            results[name].append(run_child(name, args.batch_size, args.steps))
+            print(f"  [{repeat + 1}/{args.repeats}] {name}: {1000 * results[name][-1] / args.batch_size:.1f} ms/sample",
+                  flush=True)
+
+    print(f"\nTraining at batch {args.batch_size} (median of {args.repeats} runs x {args.steps} steps):")
+    baseline = float(np.median(results[next(iter(VARIANTS))]))
+    for name, times in results.items():
+        seconds = float(np.median(times))
+        achieved = training * args.batch_size / seconds / 1e9
+        print(f"  {name:<44} {1000 * seconds / args.batch_size:6.1f} ms/sample {achieved:6.1f} GFLOP/s "
+              f"{100 * achieved / limit:5.1f}% of the FLOP limit, {baseline / seconds:.2f}x plain, "
+              f"weights+state {step_bytes / seconds / 1e9:.1f} GB/s")
+
+
+if __name__ == "__main__":
+    main()
