@@ -6,7 +6,6 @@
 
 import argparse
 import sys
-from pathlib import Path
 
 from mrisr.cli import UserError, add_split_options, script_main
 from mrisr.losses import LOSS_SETUPS
@@ -86,24 +85,9 @@ def command_train(args):
 
 
 def command_evaluate(args):
-    from mrisr.crops import read_crops
-    from mrisr.evaluation import check_model_fits, evaluate
-    from mrisr.splits import split_crop_set
-    from mrisr.storage import load_model
+    from mrisr.evaluation import evaluate_model_file
 
-    model_path = Path(args.model_path)
-    if not model_path.is_file():
-        raise UserError(f"model file {model_path} does not exist")
-    crops = read_crops(args.crops)
-    split = split_crop_set(crops, args.seed, args.by_patient, args.test_split, args.test_split_model)
-    model = load_model(model_path)
-    check_model_fits(model, crops.inputs.shape[1:], crops.targets.shape[1:], model_path.name)
-    out_dir = Path(args.out) if args.out else model_path.with_suffix("").parent / (
-        model_path.with_suffix("").name + "_testing_predictions")
-    result = evaluate(model, crops.subset(split.test), out_dir)
-    print(f"{model_path.name} ({args.loss or 'loss not given'}) on the test set ({split.method}):")
-    print(result.summary("CNN"))
-    print(f"Wrote {len(result.crop_indices)} predictions and metrics.csv to {out_dir}/")
+    evaluate_model_file(args.model_path, args, "CNN", f" ({args.loss or 'loss setup not given'})")
 
 
 @script_main

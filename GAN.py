@@ -6,7 +6,6 @@
 
 import argparse
 import sys
-from pathlib import Path
 
 from mrisr.cli import UserError, add_split_options, parse_int_list, script_main
 
@@ -44,7 +43,9 @@ def build_parser():
                        help="first train the generator on the content loss alone for N epochs (default 0)")
     train.add_argument("--snapshot-every", type=int, default=10,
                        help="save a figure of validation samples every N epochs (default 10; 0 = never)")
-    train.add_argument("--no-xla", action="store_true", help="do not compile the training step with XLA")
+    train.add_argument("--xla", action="store_true",
+                       help="compile the training step with XLA (default off: on this CPU XLA's convolutions "
+                       "made the step slower; try it on a GPU)")
     train.add_argument("--resume", action="store_true", help="continue an interrupted run from its checkpoint")
     train.add_argument("--quiet", action="store_true", help="no per-batch progress bar")
 
@@ -80,7 +81,7 @@ def command_train(args):
     settings = GANSettings(
         epochs=args.epochs, batch_size=args.batch_size, disc_strides=strides, generator=args.generator,
         content_loss=args.content_loss, adversarial_weight=args.adversarial_weight,
-        pretrain_epochs=args.pretrain_epochs, limit=args.limit, seed=args.seed, xla=not args.no_xla,
+        pretrain_epochs=args.pretrain_epochs, limit=args.limit, seed=args.seed, xla=args.xla,
         snapshot_every=args.snapshot_every,
     )
     extra = {"crops": str(args.crops), "split": split.method, "test_split": args.test_split,
@@ -95,22 +96,10 @@ def command_train(args):
 
 
 def command_evaluate(args):
-    from mrisr.crops import read_crops
-    from mrisr.evaluation import check_model_fits, evaluate
+    from mrisr.evaluation import evaluate_model_file
     from mrisr.gan import find_generator
-    from mrisr.splits import split_crop_set
-    from mrisr.storage import load_model
 
-    path = find_generator(args.model_path)
-    crops = read_crops(args.crops)
-    split = split_crop_set(crops, args.seed, args.by_patient, args.test_split, args.test_split_model)
-    generator = load_model(path)
-    check_model_fits(generator, crops.inputs.shape[1:], crops.targets.shape[1:], path.name)
-    out_dir = Path(args.out) if args.out else path.parent / (path.stem + "_testing_predictions")
-    result = evaluate(generator, crops.subset(split.test), out_dir)
-    print(f"{path} on the test set ({split.method}):")
-    print(result.summary("GAN"))
-    print(f"Wrote {len(result.crop_indices)} predictions and metrics.csv to {out_dir}/")
+    evaluate_model_file(find_generator(args.model_path), args, "GAN")
 
 
 @script_main

@@ -16,13 +16,15 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from machine import copy_gbps, layer_flops, matmul_gflops, step_timer  # noqa: E402
 
 VARIANTS = {
     "plain fit (no XLA, system allocator)": {"xla": False, "bfc": False},
@@ -31,70 +33,13 @@ VARIANTS = {
 }
 
 
-def matmul_gflops(size=2048, repeats=10):
-    a = np.random.default_rng(0).random((size, size), dtype=np.float32)
-    a @ a
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ a
-        times.append(time.perf_counter() - start)
-    return 2 * size**3 / np.median(times) / 1e9
-
-
-def copy_gbps(megabytes=1024, repeats=5):
-    source = np.ones(megabytes * 2**20 // 4, dtype=np.float32)
-    target = np.empty_like(source)
-    np.copyto(target, source)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        np.copyto(target, source)
-        times.append(time.perf_counter() - start)
-    return 2 * source.nbytes / np.median(times) / 1e9  # bytes read + bytes written
-
-
-def layer_flops(model):
-    """(name, forward FLOPs, training FLOPs) per sample for Conv2D and Dense layers.
-
-    A multiply-add is 2 FLOPs. Training = forward + gradient of the weights (same
-    cost) + gradient of the input (same cost, not needed for the first layer).
-    """
-    rows = []
-    for position, layer in enumerate(model.layers):
-        kind = type(layer).__name__
-        if kind == "Conv2D":
-            height, width, out_channels = layer.output.shape[1:]
-            k1, k2 = layer.kernel_size
-            forward = 2 * height * width * out_channels * k1 * k2 * layer.input.shape[-1]
-        elif kind == "Dense":
-            forward = 2 * layer.input.shape[-1] * layer.units
-        else:
-            continue
-        backward = forward if position == 0 else 2 * forward
-        rows.append((f"{layer.name} ({kind})", forward, forward + backward))
-    return rows
-
-
 def time_fit(model, inputs, targets, batch_size, steps):
     """Median seconds per step of model.fit over `steps` steps, after a warm-up."""
-    import keras
     import tensorflow as tf
-
-    class StepTimer(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.times = []
-
-        def on_train_batch_begin(self, batch, logs=None):
-            self.start = time.perf_counter()
-
-        def on_train_batch_end(self, batch, logs=None):
-            self.times.append(time.perf_counter() - self.start)
 
     dataset = tf.data.Dataset.from_tensor_slices((inputs, targets)).repeat().batch(batch_size).prefetch(2)
     model.fit(dataset, epochs=1, steps_per_epoch=3, verbose=0, shuffle=False)  # compile, warm up
-    timer = StepTimer()
+    timer = step_timer()
     model.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False, callbacks=[timer])
     return float(np.median(timer.times))
 

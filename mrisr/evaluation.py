@@ -73,3 +73,26 @@ def evaluate(model, test_set, out_dir, name="model", write_images=True):
             writer.writerow((k, int(index), f"{model_scores.psnr[k]:.4f}", f"{model_scores.ssim[k]:.5f}",
                              f"{bicubic_scores.psnr[k]:.4f}", f"{bicubic_scores.ssim[k]:.5f}"))
     return Evaluation(test_set.indices, predictions, model_scores, bicubic_scores, out_dir)
+
+
+def evaluate_model_file(model_path, args, name, description=None):
+    """What `CNN.py evaluate` and `GAN.py evaluate` do: load the crops, the split and the model,
+    check the shapes, evaluate the test set and print the summary. `args` holds the split options
+    and `out`."""
+    from mrisr.crops import read_crops
+    from mrisr.splits import split_crop_set
+    from mrisr.storage import load_model
+
+    model_path = Path(model_path)
+    if not model_path.is_file():
+        raise UserError(f"model file {model_path} does not exist")
+    crops = read_crops(args.crops)
+    split = split_crop_set(crops, args.seed, args.by_patient, args.test_split, args.test_split_model)
+    model = load_model(model_path)
+    check_model_fits(model, crops.inputs.shape[1:], crops.targets.shape[1:], model_path.name)
+    out_dir = Path(args.out) if args.out else model_path.parent / f"{model_path.stem}_testing_predictions"
+    result = evaluate(model, crops.subset(split.test), out_dir)
+    print(f"{model_path}{description or ''} on the test set ({split.method}):")
+    print(result.summary(name))
+    print(f"Wrote {len(result.crop_indices)} predictions and metrics.csv to {out_dir}/")
+    return result

@@ -61,20 +61,20 @@ def paper_discriminator(size=50, channels=4, strides=(1, 1, 1, 1)):
 CNN_ARCHITECTURES = {"paper": paper_cnn}
 
 
-def build_cnn(arch="paper", input_size=25, output_size=50, channels=4):
+def _build(registry, kind, name, *sizes):
     try:
-        builder = CNN_ARCHITECTURES[arch]
+        builder = registry[name]
     except KeyError:
-        raise ValueError(f"unknown architecture {arch!r}; choose from {', '.join(CNN_ARCHITECTURES)}") from None
-    return builder(input_size, output_size, channels)
+        raise ValueError(f"unknown {kind} {name!r}; choose from {', '.join(registry)}") from None
+    return builder(*sizes)
+
+
+def build_cnn(arch="paper", input_size=25, output_size=50, channels=4):
+    return _build(CNN_ARCHITECTURES, "architecture", arch, input_size, output_size, channels)
 
 
 GENERATORS = {"paper": paper_generator}
 
 
 def build_generator(name="paper", input_size=25, output_size=50, channels=4):
-    try:
-        builder = GENERATORS[name]
-    except KeyError:
-        raise ValueError(f"unknown generator {name!r}; choose from {', '.join(GENERATORS)}") from None
-    return builder(input_size, output_size, channels)
+    return _build(GENERATORS, "generator", name, input_size, output_size, channels)

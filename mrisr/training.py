@@ -5,7 +5,6 @@ import time
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
 
 from mrisr.cli import UserError
 from mrisr.losses import LOSS_FUNCTIONS, loss_phases
@@ -55,6 +54,23 @@ def make_dataset(inputs, targets, batch_size, shuffle_seed=None):
     if shuffle_seed is not None:
         dataset = dataset.shuffle(len(inputs), seed=shuffle_seed, reshuffle_each_iteration=True)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def prepare_training(crop_set, split, settings):
+    """Seed everything; the training and validation crops (training cut to `settings.limit`) and the
+    shuffled training pipeline. Shared by the CNN and the GAN."""
+    import keras
+
+    seed = 0 if settings.seed is None else settings.seed
+    keras.utils.set_random_seed(seed)
+    train = crop_set.subset(split.train)
+    validation = crop_set.subset(split.validation)
+    if settings.limit is not None:
+        train = train.subset(train.indices[: settings.limit])
+    if len(train) == 0 or len(validation) == 0:
+        raise UserError(f"the split leaves {len(train)} training and {len(validation)} validation crops: "
+                        "both must be at least 1")
+    return train, validation, make_dataset(train.inputs, train.targets, settings.batch_size, shuffle_seed=seed)
 
 
 def _callbacks():
@@ -222,20 +238,9 @@ class CNNRun:
 
 def train_cnn(crop_set, split, settings, models_dir, resume=False, verbose=1, extra=None):
     """Train a CNN on a split CropSet as the settings say; returns the finished CNNRun."""
-    import keras
-
     from mrisr.models import build_cnn
 
-    keras.utils.set_random_seed(0 if settings.seed is None else settings.seed)
-    train = crop_set.subset(split.train)
-    validation = crop_set.subset(split.validation)
-    if settings.limit is not None:
-        train = train.subset(train.indices[: settings.limit])
-    if len(train) == 0 or len(validation) == 0:
-        raise UserError(f"the split leaves {len(train)} training and {len(validation)} validation crops: "
-                        "both must be at least 1")
-    seed = 0 if settings.seed is None else settings.seed
-    train_data = make_dataset(train.inputs, train.targets, settings.batch_size, shuffle_seed=seed)
+    train, validation, train_data = prepare_training(crop_set, split, settings)
     validation_data = make_dataset(validation.inputs, validation.targets, settings.validation_batch_size)
     model = build_cnn(settings.arch, crop_set.inputs.shape[1], crop_set.targets.shape[1], crop_set.inputs.shape[3])
     run = CNNRun(settings, models_dir, extra)

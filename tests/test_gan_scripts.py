@@ -6,7 +6,7 @@ from tests.conftest import run_script
 def test_gan_train_evaluate_and_figures(tiny_crops, tmp_path, capsys):
     models, scores = tmp_path / "GAN_models", tmp_path / "GAN_Score_plot"
     code, out, err = run_script("GAN", ["train", "2", "--crops", str(tiny_crops), "--models-dir", str(models),
-                                        "--score-plot-dir", str(scores), "--batch-size", "8", "--no-xla",
+                                        "--score-plot-dir", str(scores), "--batch-size", "8",
                                         "--disc-strides", "1,2,2,2", "--snapshot-every", "1", "--quiet"], capsys)
     assert code == 0, err
     assert "strides 1,2,2,2" in out and "scoreGenerator" in out

@@ -1,0 +1,160 @@
+"""Benchmark: the paper GAN's seconds per epoch of 2450 training pairs, against this machine's limit.
+
+For both discriminator stride settings (1,1,1,1 = the paper's text; 1,2,2,2 = the
+authors' code) it measures, each in its own process:
+- the plain loop as the authors wrote it: generator.predict, then
+  discriminator.train_on_batch on real and generated images, then
+  train_on_batch of the stacked generator + frozen discriminator;
+- this project's step: one keras.Model.train_step run by fit as one graph (and,
+  with --with-xla, compiled with XLA, which is slower on this CPU).
+Timings are medians of per-step times after warm-up, scaled to an epoch of 2450
+pairs at batch 128 (the paper's training set and batch). FLOPs are counted layer
+by layer (a multiply-add = 2 FLOPs); the limit is NumPy's float32 2048x2048 matmul.
+
+    python3 benchmarks/gan_throughput.py [--steps 8] [--repeats 2]
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from machine import copy_gbps, layer_flops, matmul_gflops, step_timer  # noqa: E402
+
+PAIRS, BATCH = 2450, 128
+VARIANTS = ("plain loop (predict + 2 x train_on_batch)", "fit, one train_step (the default here)",
+            "fit, one train_step, XLA")
+
+
+def flops_per_pair(generator, discriminator):
+    """FLOPs of one training pair in one GAN step.
+
+    Discriminator step: G forward (inference) for the fakes; D forward, weight
+    gradients and input gradients (not the first layer's) on the real and the
+    generated image. Generator step: G forward, D forward, D input gradients
+    through every layer (D's weights are frozen), G weight gradients and input
+    gradients (not the first layer's).
+    """
+    g = [row[1] for row in layer_flops(generator)]
+    d = [row[1] for row in layer_flops(discriminator)]
+    g_forward, d_forward = sum(g), sum(d)
+    discriminator_step = g_forward + 2 * (d_forward + d_forward + (d_forward - d[0]))
+    generator_step = g_forward + d_forward + d_forward + g_forward + (g_forward - g[0])
+    return discriminator_step + generator_step, g, d
+
+
+def plain_loop_steps(generator, discriminator, inputs, targets, steps):
+    """The authors' loop: predict, then two train_on_batch calls per step."""
+    import keras
+
+    from mrisr.gan import rmsprop
+
+    discriminator.compile(optimizer=rmsprop(2e-4, 6e-8), loss="binary_crossentropy")
+    discriminator.trainable = False
+    adversarial = keras.Sequential([generator, discriminator])
+    adversarial.compile(optimizer=rmsprop(1e-4, 3e-8), loss="binary_crossentropy")
+    labels = np.concatenate([np.ones((BATCH, 1)), np.zeros((BATCH, 1))]).astype(np.float32)
+    ones = np.ones((BATCH, 1), dtype=np.float32)
+    times = []
+    for step in range(steps + 2):
+        start = time.perf_counter()
+        fake = generator.predict(inputs, verbose=0)
+        discriminator.trainable = True
+        discriminator.train_on_batch(np.concatenate([targets, fake]), labels)
+        discriminator.trainable = False
+        adversarial.train_on_batch(inputs, ones)
+        if step >= 2:
+            times.append(time.perf_counter() - start)
+    return times
+
+
+def fit_steps(settings, inputs, targets, steps):
+    import tensorflow as tf
+
+    from mrisr.gan import build_gan
+
+    gan = build_gan(settings)
+    dataset = tf.data.Dataset.from_tensors((inputs, targets)).repeat()
+    gan.fit(dataset, epochs=1, steps_per_epoch=2, verbose=0)
+    timer = step_timer()
+    gan.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[timer])
+    return timer.times
+
+
+def child(variant, strides, steps):
+    from mrisr.gan import GANSettings
+    from mrisr.models import paper_discriminator, paper_generator
+
+    rng = np.random.default_rng(0)
+    inputs = rng.random((BATCH, 25, 25, 4), dtype=np.float32)
+    targets = rng.random((BATCH, 50, 50, 4), dtype=np.float32)
+    if variant == VARIANTS[0]:
+        times = plain_loop_steps(paper_generator(), paper_discriminator(strides=strides), inputs, targets, steps)
+    else:
+        xla = variant == VARIANTS[2]
+        times = fit_steps(GANSettings(disc_strides=strides, xla=xla), inputs, targets, steps)
+    print(json.dumps({"seconds": float(np.median(times))}))
+
+
+def run_child(variant, strides, steps):
+    result = subprocess.run(
+        [sys.executable, __file__, "--child", variant, "--strides", ",".join(map(str, strides)),
+         "--steps", str(steps)],
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), capture_output=True, text=True, check=True,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])["seconds"]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=8, help="timed steps per measurement")
+    parser.add_argument("--repeats", type=int, default=2, help="measurements per variant")
+    parser.add_argument("--with-xla", action="store_true",
+                        help="also measure the step compiled with XLA (slow on this CPU: minutes)")
+    parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--strides", default="1,1,1,1", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, tuple(int(s) for s in args.strides.split(",")), args.steps)
+        return
+
+    from mrisr.models import paper_discriminator, paper_generator
+
+    print("Machine (measured now):")
+    limit = matmul_gflops()
+    print(f"  float32 matmul 2048x2048 (NumPy): {limit:.0f} GFLOP/s  <- the FLOP limit below")
+    print(f"  memory copy: {copy_gbps():.1f} GB/s (bytes read + written)")
+    steps_per_epoch = PAIRS / BATCH
+    for strides in ((1, 1, 1, 1), (1, 2, 2, 2)):
+        generator, discriminator = paper_generator(), paper_discriminator(strides=strides)
+        per_pair, g, d = flops_per_pair(generator, discriminator)
+        epoch_flops = per_pair * PAIRS
+        print(f"\nDiscriminator strides {strides}: forward GFLOP per image, layer by layer:")
+        print("  generator     " + " ".join(f"{f / 1e9:.4f}" for f in g) + f"  = {sum(g) / 1e9:.3f}")
+        print("  discriminator " + " ".join(f"{f / 1e9:.4f}" for f in d) + f"  = {sum(d) / 1e9:.3f}")
+        print(f"  one training pair, both steps: {per_pair / 1e9:.2f} GFLOP; "
+              f"an epoch of {PAIRS} pairs: {epoch_flops / 1e12:.2f} TFLOP")
+        variants = VARIANTS if args.with_xla else VARIANTS[:2]
+        results = {variant: [] for variant in variants}
+        for _ in range(args.repeats):
+            for variant in variants:
+                results[variant].append(run_child(variant, strides, args.steps))
+        plain = float(np.median(results[VARIANTS[0]])) * steps_per_epoch
+        for variant in variants:
+            epoch_seconds = float(np.median(results[variant])) * steps_per_epoch
+            achieved = epoch_flops / epoch_seconds / 1e9
+            print(f"  {variant:<44} {epoch_seconds:6.1f} s/epoch  {achieved:6.1f} GFLOP/s  "
+                  f"{100 * achieved / limit:5.1f}% of the FLOP limit  {plain / epoch_seconds:.2f}x plain")
+
+
+if __name__ == "__main__":
+    main()

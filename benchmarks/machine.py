@@ -1,0 +1,68 @@
+"""What the benchmarks share: this machine's measured limits and FLOP counts of Keras layers."""
+
+import time
+
+import numpy as np
+
+
+def matmul_gflops(size=2048, repeats=10):
+    a = np.random.default_rng(0).random((size, size), dtype=np.float32)
+    a @ a
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ a
+        times.append(time.perf_counter() - start)
+    return 2 * size**3 / np.median(times) / 1e9
+
+
+def copy_gbps(megabytes=1024, repeats=5):
+    source = np.ones(megabytes * 2**20 // 4, dtype=np.float32)
+    target = np.empty_like(source)
+    np.copyto(target, source)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        np.copyto(target, source)
+        times.append(time.perf_counter() - start)
+    return 2 * source.nbytes / np.median(times) / 1e9  # bytes read + bytes written
+
+
+def layer_flops(model):
+    """(name, forward FLOPs, training FLOPs) per sample for Conv2D and Dense layers.
+
+    A multiply-add is 2 FLOPs. Training = forward + gradient of the weights (same
+    cost) + gradient of the input (same cost, not needed for the first layer).
+    """
+    rows = []
+    for position, layer in enumerate(model.layers):
+        kind = type(layer).__name__
+        if kind == "Conv2D":
+            height, width, out_channels = layer.output.shape[1:]
+            k1, k2 = layer.kernel_size
+            forward = 2 * height * width * out_channels * k1 * k2 * layer.input.shape[-1]
+        elif kind == "Dense":
+            forward = 2 * layer.input.shape[-1] * layer.units
+        else:
+            continue
+        backward = forward if position == 0 else 2 * forward
+        rows.append((f"{layer.name} ({kind})", forward, forward + backward))
+    return rows
+
+
+def step_timer():
+    """A Keras callback that records the seconds of every training batch (in `.times`)."""
+    import keras
+
+    class StepTimer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.times = []
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.times.append(time.perf_counter() - self.start)
+
+    return StepTimer()
