@@ -44,7 +44,8 @@ def add_split_options(parser, default_model="CNN"):
                         help="crop folder made by extract_crops.py (default: the current folder)")
     parser.add_argument("--seed", type=int, default=None,
                         help="shuffle within each class before splitting (default: off, index order, "
-                        "as the paper); also seeds the random splits")
+                        "as the paper); also seeds the random splits and, when training, the weights' "
+                        "initialisation and the batch order (0 when not given)")
     parser.add_argument("--by-patient", action="store_true",
                         help="split by patient so that no patient is in two sets (needs patient ids)")
     parser.add_argument("--test-split", default=None, metavar="FILE",

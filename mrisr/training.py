@@ -149,13 +149,12 @@ class CNNRun:
         """Compile for the checkpoint's phase, restore weights and optimizer state, check the settings."""
         if not self.checkpoints.exists():
             raise UserError(f"no checkpoint to resume from in {self.checkpoint_dir}")
-        saved = load_json(self.checkpoints.state_path)["settings"]
+        saved = load_json(self.checkpoints.state_path)
         for key in ("loss_setup", "arch", "batch_size", "learning_rate", "decay"):
-            if saved[key] != getattr(self.settings, key):
-                raise UserError(f"--resume: the checkpoint was made with {key}={saved[key]!r}, "
+            if saved["settings"][key] != getattr(self.settings, key):
+                raise UserError(f"--resume: the checkpoint was made with {key}={saved['settings'][key]!r}, "
                                 f"not {getattr(self.settings, key)!r}")
-        phase_index = load_json(self.checkpoints.state_path)["phase_index"]
-        self.compile(phase_index)
+        self.compile(saved["phase_index"])
         self.model.optimizer.build(self.model.trainable_variables)
         return self.checkpoints.read({"model": self.model, "optimizer": self.model.optimizer})
 
@@ -197,7 +196,7 @@ class CNNRun:
                 monitor="val_loss", patience=self.settings.patience,
                 restore_best_weights=self.settings.restore_best, verbose=1,
             )
-            first_epoch = len(self.history["epoch"]) + 1
+            first_epoch = len(self.history["epoch"]) + 1 - (start_epoch if continuing else 0)
             self.model.fit(
                 train_data, validation_data=validation_data,
                 epochs=self.settings.epochs, initial_epoch=start_epoch if continuing else 0,

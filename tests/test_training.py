@@ -93,6 +93,7 @@ def test_interrupted_run_resumes_from_its_checkpoint(tiny_crops, tmp_path, monke
     monkeypatch.setattr(CNNRun, "save_checkpoint", original)
     run = train_cnn(crops, split, settings(epochs=4, xla=True), tmp_path, resume=True, verbose=0)
     assert run.history["epoch"] == [1, 2, 3, 4]
+    assert run.phase_records == [{"phase": "MSE", "first_epoch": 1, "last_epoch": 4, "stopped_early": False}]
     assert run.history["loss"][:2] == state["history"]["loss"]
     assert int(run.model.optimizer.iterations.numpy()) == 4 * 3  # 24 pairs / batch 8, 4 epochs in all
     assert (tmp_path / "CNN_MSE_model.keras").is_file() and not checkpoint.exists()
