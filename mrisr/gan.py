@@ -262,13 +262,8 @@ def train_gan(crop_set, split, settings, models_dir, score_plot_dir="GAN_Score_p
           f"{gan.discriminator.count_params():,} parameters, discriminator strides "
           f"{','.join(map(str, settings.disc_strides))}, content loss {settings.content_loss}) on {len(train)} "
           f"pairs, scoring on {len(validation)} validation pairs; {settings.epochs} epochs")
-    try:
+    with run.checkpoints.kept_on_interrupt():
         run.train(gan, train_data, validation, resume=resume, verbose=verbose)
-    except KeyboardInterrupt:
-        if run.checkpoints.exists():
-            print(f"\nInterrupted: the last finished epoch is kept in {run.checkpoints.folder}; "
-                  "continue with the same command and --resume")
-        raise
     return run
 
 

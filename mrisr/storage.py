@@ -1,5 +1,6 @@
 """Saving and loading: atomic writes of models and JSON, and what a run records about itself."""
 
+import contextlib
 import json
 import os
 import platform
@@ -121,6 +122,17 @@ class CheckpointKeeper:
         state = load_json(self.state_path)
         tf.train.Checkpoint(**objects).read(str(self.folder / state["checkpoint"] / "objects")).assert_consumed()
         return state
+
+    @contextlib.contextmanager
+    def kept_on_interrupt(self):
+        """On Ctrl-C, say where the last checkpoint is and how to continue, then let the interrupt go on."""
+        try:
+            yield
+        except KeyboardInterrupt:
+            if self.exists():
+                print(f"\nInterrupted: the last finished epoch is kept in {self.folder}; "
+                      "continue with the same command and --resume")
+            raise
 
     def remove(self):
         import shutil

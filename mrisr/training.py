@@ -245,12 +245,7 @@ def train_cnn(crop_set, split, settings, models_dir, resume=False, verbose=1, ex
     run = CNNRun(settings, models_dir, extra)
     print(f"Training {settings.arch} CNN ({model.count_params():,} parameters), loss {settings.loss_setup}, "
           f"on {len(train)} pairs, validating on {len(validation)}; up to {settings.epochs} epochs per phase")
-    try:
+    with run.checkpoints.kept_on_interrupt():
         run.train(model, train_data, validation_data, resume=resume, verbose=verbose)
-    except KeyboardInterrupt:
-        if run.checkpoint_dir.is_dir():
-            print(f"\nInterrupted: the last finished epoch is kept in {run.checkpoint_dir}; "
-                  "continue with the same command and --resume")
-        raise
     return run
 

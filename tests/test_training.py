@@ -75,7 +75,7 @@ def test_history_records_settings_and_versions(tiny_crops, tmp_path):
     assert set(record["history"]) == {"epoch", "phase", "loss", "val_loss"}
 
 
-def test_interrupted_run_resumes_from_its_checkpoint(tiny_crops, tmp_path, monkeypatch):
+def test_interrupted_run_resumes_from_its_checkpoint(tiny_crops, tmp_path, monkeypatch, capsys):
     crops, split = crops_and_split(tiny_crops)
     original = CNNRun.save_checkpoint
 
@@ -88,6 +88,7 @@ def test_interrupted_run_resumes_from_its_checkpoint(tiny_crops, tmp_path, monke
     with pytest.raises(KeyboardInterrupt):
         train_cnn(crops, split, settings(epochs=4, xla=True), tmp_path, verbose=0)
     checkpoint = tmp_path / "CNN_MSE_model_checkpoint"
+    assert f"the last finished epoch is kept in {checkpoint}" in capsys.readouterr().out
     assert (checkpoint / "state.json").is_file() and not (tmp_path / "CNN_MSE_model.keras").exists()
     state = load_json(checkpoint / "state.json")
     monkeypatch.setattr(CNNRun, "save_checkpoint", original)
