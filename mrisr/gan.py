@@ -8,7 +8,7 @@ from typing import Optional
 import numpy as np
 
 from mrisr.cli import UserError
-from mrisr.storage import CheckpointKeeper, library_versions, load_json, save_json, save_model
+from mrisr.storage import CheckpointKeeper, library_versions, save_json, save_model
 
 CONTENT_LOSSES = ("none", "mse", "ssim", "l1")
 
@@ -141,9 +141,10 @@ def build_gan(settings, input_size=25, output_size=50, channels=4):
 
 def score_epoch(gan, validation, batch_size=256):
     """The paper's scores and the generator's PSNR and SSIM on the validation set, all batched."""
+    from mrisr.evaluation import predict
     from mrisr.metrics import score_images
 
-    generated = np.clip(gan.generator.predict(validation.inputs, batch_size=batch_size, verbose=0), 0, 1)
+    generated = predict(gan.generator, validation.inputs, batch_size)
     real = gan.discriminator.predict(validation.targets, batch_size=batch_size, verbose=0)
     fake = gan.discriminator.predict(generated, batch_size=batch_size, verbose=0)
     score_generator, score_discriminator = gan_scores(real, fake)
@@ -276,9 +277,3 @@ def find_generator(path):
         raise UserError(f"generator model {path} does not exist (train one with GAN.py train)")
     return path
 
-
-def load_history(models_dir):
-    path = Path(models_dir) / "history.json"
-    if not path.is_file():
-        raise UserError(f"no GAN history in {models_dir}/ (train with GAN.py train)")
-    return load_json(path)

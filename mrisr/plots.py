@@ -16,12 +16,27 @@ def _pyplot():
     return plt
 
 
+def _mark_epoch(axes, boundary, text, colour):
+    """A dotted vertical line between two epochs, labelled at the top."""
+    axes.axvline(boundary, color=colour, linestyle=":", linewidth=1)
+    axes.annotate(text, (boundary, 1), xycoords=("data", "axes fraction"), xytext=(3, -12),
+                  textcoords="offset points", fontsize=8, color=colour)
+
+
 def _mark_switch(axes, record, colour):
     switch = record.get("switch_epoch")
     if switch:
-        axes.axvline(switch - 0.5, color=colour, linestyle=":", linewidth=1)
-        axes.annotate("SSIM \u2192 MSE", (switch - 0.5, 1), xycoords=("data", "axes fraction"),
-                      xytext=(3, -12), textcoords="offset points", fontsize=8, color=colour)
+        _mark_epoch(axes, switch - 0.5, "SSIM \u2192 MSE", colour)
+
+
+def _save_epoch_figure(figure, axes, path, dpi=120):
+    """Finish a figure drawn against epochs (whole-number ticks, legend) and save it."""
+    axes.xaxis.get_major_locator().set_params(integer=True)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=dpi)
+    _pyplot().close(figure)
+    return path
 
 
 def _plot_by_phase(axes, history, key, label, **style):
@@ -52,26 +67,15 @@ def plot_cnn_losses(histories, out_dir):
             _plot_by_phase(axes, record["history"], key, LOSS_LABELS[setup], color=colours[setup])
             _mark_switch(axes, record, colours[setup])
         axes.set(xlabel="Epoch", ylabel="Loss", title=f"{title} of the CNN, all loss setups")
-        axes.xaxis.get_major_locator().set_params(integer=True)
-        axes.legend()
-        figure.tight_layout()
         path = out_dir / f"CNN_{'training' if key == 'loss' else 'validation'}_loss_all.png"
-        figure.savefig(path, dpi=120)
-        plt.close(figure)
-        written.append(path)
+        written.append(_save_epoch_figure(figure, axes, path))
     for setup, record in histories.items():
         figure, axes = plt.subplots(figsize=(7, 4.5))
         _plot_by_phase(axes, record["history"], "loss", "training", color="tab:blue")
         _plot_by_phase(axes, record["history"], "val_loss", "validation", color="tab:orange")
         _mark_switch(axes, record, "black")
         axes.set(xlabel="Epoch", ylabel="Loss", title=f"CNN loss: {LOSS_LABELS[setup]}")
-        axes.xaxis.get_major_locator().set_params(integer=True)
-        axes.legend()
-        figure.tight_layout()
-        path = out_dir / f"CNN_{setup}_loss.png"
-        figure.savefig(path, dpi=120)
-        plt.close(figure)
-        written.append(path)
+        written.append(_save_epoch_figure(figure, axes, out_dir / f"CNN_{setup}_loss.png"))
     return written
 
 
@@ -84,17 +88,9 @@ def plot_gan_scores(history, path):
     axes.plot(history["epoch"], history["score_generator"], label="Generator score")
     axes.plot(history["epoch"], history["score_discriminator"], label="Discriminator score")
     if "pretrain" in history["phase"]:
-        last = history["phase"].count("pretrain")
-        axes.axvline(last + 0.5, color="grey", linestyle=":", linewidth=1)
-        axes.annotate("end of pre-training", (last + 0.5, 1), xycoords=("data", "axes fraction"),
-                      xytext=(3, -12), textcoords="offset points", fontsize=8, color="grey")
+        _mark_epoch(axes, history["phase"].count("pretrain") + 0.5, "end of pre-training", "grey")
     axes.set(xlabel="Epoch", ylabel="Score", title="GAN scores on the validation set", ylim=(-0.02, 1.02))
-    axes.xaxis.get_major_locator().set_params(integer=True)
-    axes.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return _save_epoch_figure(figure, axes, path)
 
 
 def _show(axes, image, title=None):
