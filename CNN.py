@@ -7,8 +7,10 @@
 import argparse
 import sys
 
-from mrisr.cli import UserError, add_split_options, script_main
-from mrisr.losses import LOSS_SETUPS
+from mrisr.cli import UserError, add_pairs_options, add_split_options, script_main
+from mrisr.losses import ALL_LOSS_SETUPS, LOSS_SETUPS
+
+ARCHITECTURES = ("paper", "espcn", "edsr", "edsr_global", "edsr_minmax")  # mrisr.models.CNN_ARCHITECTURES (kept light)
 
 
 def build_parser():
@@ -22,20 +24,38 @@ def build_parser():
         description="Train the paper's CNN with a loss setup: MSE; SSIM (1 - tf.image.ssim over all four "
         "channels); SSIM_and_MSE (0.6 SSIM + 0.4 MSE); SSIM_then_MSE (SSIM until early stopping, then MSE "
         "from the same weights with a fresh optimiser until early stopping again).")
-    train.add_argument("loss", choices=LOSS_SETUPS, metavar="LOSS",
-                       help="one of " + ", ".join(LOSS_SETUPS))
+    train.add_argument("loss", choices=ALL_LOSS_SETUPS, metavar="LOSS",
+                       help="one of " + ", ".join(LOSS_SETUPS) + " (the paper's), or L1 (beyond the paper)")
     add_split_options(train)
+    train.add_argument("--arch", choices=ARCHITECTURES, default="paper",
+                       help="network: paper (default, the paper's CNN, fixed 25x25 -> 50x50); espcn (sub-pixel "
+                       "network, 21k parameters); edsr (residual network, 631k parameters); edsr_global (edsr "
+                       "plus a per-image gain and offset from pooled features, for paper pairs). All but paper "
+                       "are fully convolutional, work on the crops' grey value (the colour map inverted) and "
+                       "add their output to the cubic upscaling of the input")
+    add_pairs_options(train)
     train.add_argument("--models-dir", default="CNN_models", help="where models go (default CNN_models)")
     train.add_argument("--epochs", type=int, default=1000,
                        help="most epochs per phase (default 1000 = the paper; early stopping usually ends sooner)")
     train.add_argument("--batch-size", type=int, default=32, help="default 32 = the paper")
-    train.add_argument("--lr", type=float, default=1e-5, help="Adam learning rate (default 1e-5 = the paper)")
+    train.add_argument("--lr", type=float, default=None,
+                       help="Adam learning rate (default 1e-5 = the paper for --arch paper, 5e-4 for the others)")
+    train.add_argument("--lr-schedule", choices=("inverse-time", "cosine", "constant"), default=None,
+                       help="inverse-time: lr / (1 + decay * step), the paper's (default for --arch paper); "
+                       "cosine: from lr to lr/100 over --epochs (default for the other networks); constant")
     train.add_argument("--decay", type=float, default=1e-6,
                        help="learning-rate decay, old Keras meaning lr / (1 + decay * step) (default 1e-6 = the paper)")
     train.add_argument("--patience", type=int, default=5,
                        help="early-stopping patience on val_loss, in epochs (default 5 = the paper)")
     train.add_argument("--restore-best", action="store_true",
                        help="keep the weights of the best validation epoch (default off = the paper)")
+    train.add_argument("--augment", action="store_true",
+                       help="random flips and 90-degree rotations of every training pair (default off = the paper)")
+    train.add_argument("--ema", action="store_true",
+                       help="keep an exponential moving average of the weights (momentum 0.99): validation, "
+                       "early stopping and the saved model use it (default off = the paper)")
+    train.add_argument("--time-limit", type=float, default=None, metavar="MINUTES",
+                       help="stop training after this many minutes, all phases together (default: none)")
     train.add_argument("--limit", type=int, default=None,
                        help="train on the first N training pairs only (quick runs; default: all)")
     train.add_argument("--no-xla", action="store_true",
@@ -50,9 +70,10 @@ def build_parser():
         description="Predict the test crops with a trained model; write testing_sample_{k}.png and metrics.csv "
         "(PSNR and SSIM of the model and of bicubic per sample: RGB only, data range 1, scikit-image SSIM).")
     evaluate.add_argument("model_path", metavar="MODEL_PATH", help="a .keras file written by CNN.py train")
-    evaluate.add_argument("loss", nargs="?", choices=LOSS_SETUPS, metavar="LOSS",
+    evaluate.add_argument("loss", nargs="?", choices=ALL_LOSS_SETUPS, metavar="LOSS",
                           help="the loss setup the model was trained with (only names the output; optional)")
     add_split_options(evaluate)
+    add_pairs_options(evaluate)
     evaluate.add_argument("--out", default=None,
                           help="output folder (default: <model path without suffix>_testing_predictions/)")
     return parser
@@ -63,7 +84,7 @@ def command_train(args):
     from mrisr.splits import split_crop_set
     from mrisr.training import CNNSettings, train_cnn
 
-    for name in ("epochs", "batch_size", "patience", "limit"):
+    for name in ("epochs", "batch_size", "patience", "limit", "scale", "time_limit"):
         value = getattr(args, name)
         if value is not None and value <= 0:
             raise UserError(f"--{name.replace('_', '-')} must be positive")
@@ -71,10 +92,17 @@ def command_train(args):
     split = split_crop_set(crops, args.seed, args.by_patient, args.test_split, args.test_split_model)
     print(f"{len(crops)} crops from {args.crops}; split {split.method}: "
           "train {}, validation {}, test {}".format(*split.sizes()))
+    paper = args.arch == "paper"
+    if paper and args.pairs != "paper":
+        raise UserError("the paper's CNN has a fixed 25x25 input: use --pairs consistent with a fully "
+                        "convolutional --arch")
     settings = CNNSettings(
-        loss_setup=args.loss, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+        loss_setup=args.loss, arch=args.arch, epochs=args.epochs, batch_size=args.batch_size,
+        learning_rate=args.lr if args.lr is not None else (1e-5 if paper else 5e-4),
+        lr_schedule=args.lr_schedule or ("inverse-time" if paper else "cosine"),
         decay=args.decay, patience=args.patience, restore_best=args.restore_best, limit=args.limit,
-        seed=args.seed, xla=not args.no_xla,
+        seed=args.seed, xla=not args.no_xla, augment=args.augment, ema=args.ema,
+        time_limit_minutes=args.time_limit, pairs=args.pairs, scale=args.scale,
     )
     extra = {"crops": str(args.crops), "split": split.method, "test_split": args.test_split,
              "by_patient": args.by_patient}

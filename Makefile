@@ -6,7 +6,7 @@ DEMO_DIR := demo_run
 export TF_CPP_MIN_LOG_LEVEL := 2
 export MPLBACKEND := Agg
 
-.PHONY: demo test venv clean
+.PHONY: demo test venv clean pretrained
 
 venv: $(VENV)/.installed
 
@@ -40,6 +40,20 @@ demo: venv
 	$(PY) plot_visual_predictions.py GAN --crops $(DEMO_DIR) --models-dir $(DEMO_DIR)/GAN_models \
 	  --out-dir $(DEMO_DIR)/VisualResults --with-bicubic
 	@echo "== demo finished: outputs in $(DEMO_DIR)/ =="
+
+# DEMO weights for upscale.py: trained on consistent pairs of the demo source only (no patient data).
+PRETRAINED_CROPS := $(DEMO_DIR)/pretrained_crops
+pretrained: venv
+	$(PY) extract_crops.py --source demo --out-dir $(PRETRAINED_CROPS) --quiet
+	$(PY) CNN.py train L1 --arch espcn --pairs consistent --augment --ema --epochs 1000 --patience 1000 \
+	  --time-limit 2 --crops $(PRETRAINED_CROPS) --models-dir $(PRETRAINED_CROPS)/models --quiet
+	$(PY) CNN.py train L1 --arch edsr --pairs consistent --augment --ema --epochs 1000 --patience 1000 \
+	  --time-limit 6 --crops $(PRETRAINED_CROPS) --models-dir $(PRETRAINED_CROPS)/models --quiet
+	mkdir -p pretrained
+	cp $(PRETRAINED_CROPS)/models/CNN_espcn_L1_model.keras pretrained/demo_espcn_x2.keras
+	cp $(PRETRAINED_CROPS)/models/CNN_edsr_L1_model.keras pretrained/demo_edsr_x2.keras
+	cp $(PRETRAINED_CROPS)/models/CNN_espcn_L1_model_history.json pretrained/demo_espcn_x2_history.json
+	cp $(PRETRAINED_CROPS)/models/CNN_edsr_L1_model_history.json pretrained/demo_edsr_x2_history.json
 
 clean:
 	rm -rf $(DEMO_DIR)

@@ -54,3 +54,14 @@ def add_split_options(parser, default_model="CNN"):
     parser.add_argument("--test-split-model", default=default_model,
                         help="with --test-split: keep the rows whose 'model' column is this "
                         f"(default {default_model}; the paper's file has CNN and GAN)")
+
+
+def add_pairs_options(parser):
+    """--pairs and --scale, shared by training and evaluation."""
+    parser.add_argument("--pairs", choices=("paper", "consistent"), default="paper",
+                        help="paper (default): the crops as they are, input and target each min-max normalised "
+                        "on its own; consistent: the target crop and its area-averaged downsample as input "
+                        "(made on the fly), the standard super-resolution set-up")
+    parser.add_argument("--scale", type=int, default=None,
+                        help="upscaling factor: with --pairs consistent the downsampling factor (default 2; "
+                        "targets are cut to a multiple of it); with paper pairs it must match the crops' sizes")

@@ -79,7 +79,7 @@ def evaluate_model_file(model_path, args, name, description=None):
     """What `CNN.py evaluate` and `GAN.py evaluate` do: load the crops, the split and the model,
     check the shapes, evaluate the test set and print the summary. `args` holds the split options
     and `out`."""
-    from mrisr.crops import read_crops
+    from mrisr.crops import make_pairs, read_crops
     from mrisr.splits import split_crop_set
     from mrisr.storage import load_model
 
@@ -88,6 +88,7 @@ def evaluate_model_file(model_path, args, name, description=None):
         raise UserError(f"model file {model_path} does not exist")
     crops = read_crops(args.crops)
     split = split_crop_set(crops, args.seed, args.by_patient, args.test_split, args.test_split_model)
+    crops = make_pairs(crops, getattr(args, "pairs", "paper"), getattr(args, "scale", None))
     model = load_model(model_path)
     check_model_fits(model, crops.inputs.shape[1:], crops.targets.shape[1:], model_path.name)
     out_dir = Path(args.out) if args.out else model_path.parent / f"{model_path.stem}_testing_predictions"

@@ -1,11 +1,14 @@
-"""The paper's losses: MSE, SSIM, and their 0.6/0.4 mix (one definition each).
+"""The paper's losses: MSE, SSIM, and their 0.6/0.4 mix; and L1 (one definition each).
 
 TensorFlow is imported inside the functions, so the names here can be used
 without loading it (CNN_plot_losses.py does).
 """
 
-LOSS_SETUPS = ("MSE", "SSIM", "SSIM_and_MSE", "SSIM_then_MSE")
+LOSS_SETUPS = ("MSE", "SSIM", "SSIM_and_MSE", "SSIM_then_MSE")  # the paper's four
+EXTRA_LOSS_SETUPS = ("L1",)  # beyond the paper
+ALL_LOSS_SETUPS = LOSS_SETUPS + EXTRA_LOSS_SETUPS
 LOSS_LABELS = {
+    "L1": "L1",
     "MSE": "MSE",
     "SSIM": "SSIM",
     "SSIM_and_MSE": "SSIM and MSE",
@@ -39,7 +42,7 @@ def ssim_and_mse_loss(y_true, y_pred):
     return 0.6 * ssim_loss(y_true, y_pred) + 0.4 * mse_loss(y_true, y_pred)
 
 
-LOSS_FUNCTIONS = {"MSE": mse_loss, "SSIM": ssim_loss, "SSIM_and_MSE": ssim_and_mse_loss}
+LOSS_FUNCTIONS = {"MSE": mse_loss, "SSIM": ssim_loss, "SSIM_and_MSE": ssim_and_mse_loss, "L1": l1_loss}
 
 
 def loss_phases(setup):
@@ -47,5 +50,5 @@ def loss_phases(setup):
     if setup == "SSIM_then_MSE":
         return ["SSIM", "MSE"]
     if setup not in LOSS_FUNCTIONS:
-        raise ValueError(f"unknown loss setup {setup!r}; choose from {', '.join(LOSS_SETUPS)}")
+        raise ValueError(f"unknown loss setup {setup!r}; choose from {', '.join(ALL_LOSS_SETUPS)}")
     return [setup]

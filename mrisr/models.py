@@ -58,7 +58,255 @@ def paper_discriminator(size=50, channels=4, strides=(1, 1, 1, 1)):
     )
 
 
-CNN_ARCHITECTURES = {"paper": paper_cnn}
+# --- fully convolutional networks (beyond the paper) ---------------------------------------------
+#
+# The crops are the 'bone' colour map of one grey value, so these networks work on that grey
+# channel: BoneToGrey inverts the colour map exactly on the way in, GreyToBone colours the
+# output (piecewise linear through the map's table, so the loss is differentiable). The grey
+# network inside is a Keras model named "grey_network" that upscale.py uses on plain grey images.
+
+
+def _bone_keys_and_colours():
+    import numpy as np
+
+    from mrisr.imaging import bone_table
+
+    table = bone_table()[:, :3].astype(np.float32) / 255.0
+    return table.sum(axis=1), table
+
+
+@keras.saving.register_keras_serializable(package="mrisr")
+class BoneToGrey(layers.Layer):
+    """RGB(A) coloured with the 'bone' map, values in [0, 1] -> the grey value (N, H, W, 1).
+
+    Each pixel snaps to the nearest colour-map entry by its channel sum (strictly increasing
+    along the map), exactly as imaging.bone_rgba_to_grey. Not differentiable (inputs need not be).
+    """
+
+    def call(self, rgba):
+        import tensorflow as tf
+
+        keys, _ = _bone_keys_and_colours()
+        total = tf.reduce_sum(rgba[..., :3], axis=-1, keepdims=True)
+        index = tf.argmin(tf.abs(total - tf.constant(keys, total.dtype)), axis=-1, output_type=tf.int32)
+        return tf.expand_dims((tf.cast(index, rgba.dtype) + 0.5) / 256.0, -1)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (1,)
+
+
+@keras.saving.register_keras_serializable(package="mrisr")
+class GreyToBone(layers.Layer):
+    """Grey (N, H, W, 1) -> RGBA coloured with the 'bone' map, interpolated linearly between the
+    table's entries (exact at their centres) and clipped to the map; alpha 1."""
+
+    def call(self, grey):
+        import tensorflow as tf
+
+        _, colours = _bone_keys_and_colours()
+        colours = tf.constant(colours, grey.dtype)
+        position = tf.clip_by_value(grey[..., 0] * 256.0 - 0.5, 0.0, 255.0)
+        lower = tf.minimum(tf.cast(tf.floor(position), tf.int32), 254)
+        fraction = tf.expand_dims(position - tf.cast(lower, grey.dtype), -1)
+        rgb = tf.gather(colours, lower) * (1.0 - fraction) + tf.gather(colours, lower + 1) * fraction
+        return tf.concat([rgb, tf.ones_like(grey)], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (4,)
+
+
+def cubic_phase_kernel(scale):
+    """The (5, 5, 1, scale**2) convolution kernel of OpenCV's cubic upscaling by an integer scale:
+    output phase (py, px) of a pixel is a 5x5 weighted sum of its replicate-padded neighbourhood."""
+    import numpy as np
+
+    from mrisr.imaging import cubic_weights
+
+    size = 12  # large enough that the middle pixel's taps touch no border
+    weights = cubic_weights(size, size * scale)
+    middle = size // 2
+    taps = np.stack([weights[middle * scale + phase, middle - 2: middle + 3] for phase in range(scale)])
+    kernel = np.einsum("yi,xj->ijyx", taps, taps).reshape(5, 5, 1, scale * scale)
+    return kernel.astype(np.float32)
+
+
+@keras.saving.register_keras_serializable(package="mrisr")
+class CubicUpsample(layers.Layer):
+    """OpenCV-exact cubic upscaling of one channel by an integer scale, as a fixed convolution and
+    depth_to_space (tf.image.resize's bicubic does not compile under XLA; this does)."""
+
+    def __init__(self, scale=2, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = int(scale)
+
+    def call(self, image):
+        import tensorflow as tf
+
+        top, bottom = image[:, :1], image[:, -1:]
+        image = tf.concat([top, top, image, bottom, bottom], axis=1)
+        left, right = image[:, :, :1], image[:, :, -1:]
+        image = tf.concat([left, left, image, right, right], axis=2)
+        kernel = tf.constant(cubic_phase_kernel(self.scale), image.dtype)
+        phases = tf.nn.conv2d(image, kernel, strides=1, padding="VALID")
+        return tf.nn.depth_to_space(phases, self.scale)
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, c = input_shape
+        return (n, None if h is None else h * self.scale, None if w is None else w * self.scale, c)
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale}
+
+
+@keras.saving.register_keras_serializable(package="mrisr")
+class DepthToSpace(layers.Layer):
+    """Sub-pixel shuffle: (H, W, C * s * s) -> (H * s, W * s, C)."""
+
+    def __init__(self, scale=2, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = int(scale)
+
+    def call(self, features):
+        import tensorflow as tf
+
+        return tf.nn.depth_to_space(features, self.scale)
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, c = input_shape
+        s = self.scale
+        return (n, None if h is None else h * s, None if w is None else w * s, c // (s * s))
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale}
+
+
+@keras.saving.register_keras_serializable(package="mrisr")
+class GlobalAffine(layers.Layer):
+    """Per-image gain and offset applied to an image: image * (1 + gain) + offset, predicted by a
+    small perceptron from globally pooled features and the image's own minimum, maximum, mean and
+    standard deviation. Starts as the identity (zero-initialised last layer)."""
+
+    def __init__(self, hidden=32, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden = int(hidden)
+
+    def build(self, input_shapes):
+        _, feature_shape = input_shapes
+        self.hidden_layer = layers.Dense(self.hidden, activation="relu", name="hidden")
+        self.hidden_layer.build((None, 2 * feature_shape[-1] + 4))
+        self.gain_offset = layers.Dense(2, kernel_initializer="zeros", name="gain_offset")
+        self.gain_offset.build((None, self.hidden))
+
+    def call(self, inputs):
+        import tensorflow as tf
+
+        image, features = inputs
+        axes = [1, 2, 3]
+        statistics = tf.stack([tf.reduce_min(image, axes), tf.reduce_max(image, axes), tf.reduce_mean(image, axes),
+                               tf.math.reduce_std(image, axes)], axis=-1)
+        pooled = tf.concat([tf.reduce_mean(features, axis=[1, 2]), tf.reduce_max(features, axis=[1, 2]),
+                            statistics], -1)
+        gain_offset = self.gain_offset(self.hidden_layer(pooled))[:, None, None, :]
+        return image * (1.0 + gain_offset[..., :1]) + gain_offset[..., 1:]
+
+    def compute_output_shape(self, input_shapes):
+        return input_shapes[0]
+
+    def get_config(self):
+        return {**super().get_config(), "hidden": self.hidden}
+
+
+@keras.saving.register_keras_serializable(package="mrisr")
+class MinMaxNormalise(layers.Layer):
+    """Scale each image to [0, 1] by its own minimum and maximum, as the paper's crops were made."""
+
+    def call(self, image):
+        import tensorflow as tf
+
+        low = tf.reduce_min(image, axis=[1, 2, 3], keepdims=True)
+        high = tf.reduce_max(image, axis=[1, 2, 3], keepdims=True)
+        return (image - low) / tf.maximum(high - low, 1e-6)
+
+
+def espcn_network(scale=2, filters=64):
+    """ESPCN-style grey network: three convolutions at low resolution, a sub-pixel shuffle, plus
+    the cubic upscaling of the input (the network learns the residual)."""
+    grey = keras.Input(shape=(None, None, 1), name="grey")
+    x = layers.Conv2D(filters, 5, padding="same", activation="relu")(grey)
+    x = layers.Conv2D(filters // 2, 3, padding="same", activation="relu")(x)
+    x = layers.Conv2D(scale * scale, 3, padding="same")(x)
+    residual = DepthToSpace(scale)(x)
+    output = layers.Add()([CubicUpsample(scale)(grey), residual])
+    return keras.Model(grey, output, name="grey_network")
+
+
+def edsr_network(scale=2, filters=64, blocks=8, global_affine=False, min_max=False):
+    """EDSR-style grey network: residual blocks without batch normalisation (residuals scaled by
+    0.1), a sub-pixel shuffle, plus the cubic upscaling of the input. With global_affine, a
+    per-image gain and offset from pooled features (for separately normalised pairs)."""
+    grey = keras.Input(shape=(None, None, 1), name="grey")
+    head = layers.Conv2D(filters, 3, padding="same")(grey)
+    x = head
+    for _ in range(blocks):
+        y = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+        y = layers.Conv2D(filters, 3, padding="same")(y)
+        x = layers.Add()([x, layers.Rescaling(0.1)(y)])
+    body = layers.Add()([head, layers.Conv2D(filters, 3, padding="same")(x)])
+    x = layers.Conv2D(scale * scale, 3, padding="same")(body)
+    output = layers.Add()([CubicUpsample(scale)(grey), DepthToSpace(scale)(x)])
+    if global_affine:
+        output = GlobalAffine()([output, body])
+    if min_max:
+        output = MinMaxNormalise()(output)
+    return keras.Model(grey, output, name="grey_network")
+
+
+def on_bone_crops(network, channels=4, name=None):
+    """Wrap a grey network for bone-coloured RGBA crops: BoneToGrey -> network -> GreyToBone."""
+    if channels == 1:
+        return network
+    if channels not in (3, 4):
+        raise ValueError(f"the colour-map wrapper needs 1, 3 or 4 channels, not {channels}")
+    crops = keras.Input(shape=(None, None, channels), name="crops")
+    rgba = GreyToBone()(network(BoneToGrey()(crops)))
+    output = rgba if channels == 4 else layers.Lambda(lambda x: x[..., :3])(rgba)
+    return keras.Model(crops, output, name=name or network.name)
+
+
+def integer_scale(input_size, output_size):
+    if output_size % input_size:
+        raise ValueError(f"the fully convolutional networks upscale by an integer factor; "
+                         f"{input_size} -> {output_size} is not one")
+    return output_size // input_size
+
+
+def espcn(input_size=25, output_size=50, channels=4):
+    return on_bone_crops(espcn_network(integer_scale(input_size, output_size)), channels, "espcn")
+
+
+def edsr(input_size=25, output_size=50, channels=4):
+    return on_bone_crops(edsr_network(integer_scale(input_size, output_size)), channels, "edsr")
+
+
+def edsr_global(input_size=25, output_size=50, channels=4):
+    return on_bone_crops(edsr_network(integer_scale(input_size, output_size), global_affine=True),
+                         channels, "edsr_global")
+
+
+def edsr_minmax(input_size=25, output_size=50, channels=4):
+    return on_bone_crops(edsr_network(integer_scale(input_size, output_size), min_max=True), channels, "edsr_minmax")
+
+
+def grey_network(model):
+    """The grey network inside a model built here, or None (the paper's networks have none)."""
+    try:
+        return model.get_layer("grey_network")
+    except ValueError:
+        return None
+
+
+CNN_ARCHITECTURES = {"paper": paper_cnn, "espcn": espcn, "edsr": edsr, "edsr_global": edsr_global,
+                     "edsr_minmax": edsr_minmax}
 
 
 def _build(registry, kind, name, *sizes):
@@ -73,7 +321,7 @@ def build_cnn(arch="paper", input_size=25, output_size=50, channels=4):
     return _build(CNN_ARCHITECTURES, "architecture", arch, input_size, output_size, channels)
 
 
-GENERATORS = {"paper": paper_generator}
+GENERATORS = {"paper": paper_generator, "espcn": espcn, "edsr": edsr}
 
 
 def build_generator(name="paper", input_size=25, output_size=50, channels=4):

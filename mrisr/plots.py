@@ -127,3 +127,19 @@ def plot_snapshot(inputs, generated, targets, path, title):
     """A few validation samples during GAN training: input, generated, target per row."""
     rows = [[x, g, y] for x, g, y in zip(inputs, generated, targets)]
     return plot_image_grid(rows, ["X (input)", "Generator", "Y (target)"], path, title)
+
+
+def error_map(target, prediction, max_error=0.25):
+    """|prediction - target| of the RGB mean, coloured with 'magma' from 0 to `max_error` (RGB in [0, 1])."""
+    plt = _pyplot()
+    error = np.abs(np.asarray(prediction)[..., :3] - np.asarray(target)[..., :3]).mean(axis=-1)
+    return plt.get_cmap("magma")(np.clip(error / max_error, 0, 1))[..., :3]
+
+
+def plot_comparison_with_errors(inputs, bicubic, predictions, targets, path, model_name, title=None,
+                                panel_notes=None, max_error=0.25):
+    """Test samples side by side: input, bicubic, model, target, then the error maps of bicubic and model."""
+    rows = [[x, b, p, y, error_map(y, b, max_error), error_map(y, p, max_error)]
+            for x, b, p, y in zip(inputs, bicubic, predictions, targets)]
+    columns = ["input", "bicubic", model_name, "target", "|bicubic - target|", f"|{model_name} - target|"]
+    return plot_image_grid(rows, columns, path, title, panel_notes=panel_notes)

@@ -61,6 +61,8 @@ def load_model(path, compile=False):
     """Load a .keras model, or raise UserError with one clear line."""
     import keras
 
+    import mrisr.models  # noqa: F401  (registers the project's custom layers for deserialisation)
+
     path = Path(path)
     if not path.is_file():
         raise UserError(f"model file {path} does not exist")

@@ -27,6 +27,16 @@ class CNNSettings:
     seed: Optional[int] = None
     xla: bool = True
     validation_batch_size: int = 128
+    # Beyond the paper (the defaults keep the paper's recipe):
+    lr_schedule: str = "inverse-time"  # the paper's decay; or "cosine" (to 1% over `epochs`), "constant"
+    augment: bool = False  # random flips and 90-degree rotations of each training pair
+    ema: bool = False  # validate and keep an exponential moving average of the weights
+    time_limit_minutes: Optional[float] = None  # stop training (all phases) after this long
+    pairs: str = "paper"  # "paper" (the crops as they are) or "consistent" (see crops.consistent_pairs)
+    scale: Optional[int] = None  # the upscaling factor of consistent pairs
+
+
+LR_SCHEDULES = ("inverse-time", "cosine", "constant")
 
 
 def model_stem(settings):
@@ -36,23 +46,72 @@ def model_stem(settings):
     return f"CNN_{settings.arch}_{settings.loss_setup}_model"
 
 
-def make_optimizer(settings):
-    """Adam with the paper's decay, as Keras's InverseTimeDecay: lr / (1 + decay * step)."""
+def _time_cosine_class():
+    import keras
+    import tensorflow as tf
+
+    class TimeCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
+        """Cosine decay from the rate to 1% of it over a run's time limit: `progress` is a variable
+        holding the elapsed share of the time (set by the time-limit callback)."""
+
+        def __init__(self, initial_learning_rate, progress):
+            self.initial_learning_rate, self.progress = initial_learning_rate, progress
+
+        def __call__(self, step):
+            fraction = tf.clip_by_value(tf.cast(self.progress, tf.float32), 0.0, 1.0)
+            cosine = 0.5 * (1.0 + tf.cos(3.141592653589793 * fraction))
+            return self.initial_learning_rate * (0.01 + 0.99 * cosine)
+
+        def get_config(self):
+            return {"initial_learning_rate": self.initial_learning_rate}
+
+    return TimeCosineDecay
+
+
+def make_optimizer(settings, steps_per_epoch=1, time_progress=None):
+    """Adam with the paper's decay, as Keras's InverseTimeDecay: lr / (1 + decay * step); or, as
+    options, a cosine decay over all epochs (over the time limit when there is one, `time_progress`
+    being the variable that holds its elapsed share) or a constant rate, and an EMA of the weights."""
     import keras
 
-    schedule = keras.optimizers.schedules.InverseTimeDecay(
-        settings.learning_rate, decay_steps=1, decay_rate=settings.decay
-    )
-    return keras.optimizers.Adam(learning_rate=schedule)
+    if settings.lr_schedule == "inverse-time":
+        schedule = keras.optimizers.schedules.InverseTimeDecay(
+            settings.learning_rate, decay_steps=1, decay_rate=settings.decay
+        )
+    elif settings.lr_schedule == "cosine" and time_progress is not None:
+        schedule = _time_cosine_class()(settings.learning_rate, time_progress)
+    elif settings.lr_schedule == "cosine":
+        schedule = keras.optimizers.schedules.CosineDecay(
+            settings.learning_rate, decay_steps=max(1, settings.epochs * steps_per_epoch), alpha=0.01
+        )
+    elif settings.lr_schedule == "constant":
+        schedule = settings.learning_rate
+    else:
+        raise ValueError(f"unknown learning-rate schedule {settings.lr_schedule!r}")
+    return keras.optimizers.Adam(learning_rate=schedule, use_ema=settings.ema)
 
 
-def make_dataset(inputs, targets, batch_size, shuffle_seed=None):
-    """A tf.data pipeline over in-memory arrays: shuffled each epoch when a seed is given, prefetched."""
+def augment_pair(low, high):
+    """The same random flip and 90-degree rotation of an input and its target (square crops)."""
+    import tensorflow as tf
+
+    turns = tf.random.uniform((), 0, 4, dtype=tf.int32)
+    low, high = tf.image.rot90(low, turns), tf.image.rot90(high, turns)
+    flip = tf.random.uniform(()) < 0.5
+    return (tf.cond(flip, lambda: tf.image.flip_left_right(low), lambda: low),
+            tf.cond(flip, lambda: tf.image.flip_left_right(high), lambda: high))
+
+
+def make_dataset(inputs, targets, batch_size, shuffle_seed=None, augment=False):
+    """A tf.data pipeline over in-memory arrays: shuffled each epoch when a seed is given,
+    optionally augmented by flips and rotations, prefetched."""
     import tensorflow as tf
 
     dataset = tf.data.Dataset.from_tensor_slices((inputs, targets))
     if shuffle_seed is not None:
         dataset = dataset.shuffle(len(inputs), seed=shuffle_seed, reshuffle_each_iteration=True)
+    if augment:
+        dataset = dataset.map(augment_pair, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
@@ -70,7 +129,9 @@ def prepare_training(crop_set, split, settings):
     if len(train) == 0 or len(validation) == 0:
         raise UserError(f"the split leaves {len(train)} training and {len(validation)} validation crops: "
                         "both must be at least 1")
-    return train, validation, make_dataset(train.inputs, train.targets, settings.batch_size, shuffle_seed=seed)
+    augment = getattr(settings, "augment", False)
+    return train, validation, make_dataset(train.inputs, train.targets, settings.batch_size, shuffle_seed=seed,
+                                           augment=augment)
 
 
 def _callbacks():
@@ -112,6 +173,30 @@ def _callbacks():
     return ResumableEarlyStopping, EpochRecorder
 
 
+def time_limit_callback(minutes):
+    """A callback that ends training at the first batch after `minutes` from its creation, and keeps
+    the elapsed share of that time in the variable `progress` (for the cosine schedule)."""
+    import keras
+    import tensorflow as tf
+
+    class TimeLimit(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.started, self.seconds = time.monotonic(), 60.0 * minutes
+            self.progress = tf.Variable(0.0, trainable=False, dtype=tf.float32)
+            self.reached = False
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self.progress.assign(min(1.0, (time.monotonic() - self.started) / self.seconds))
+
+        def on_train_batch_end(self, batch, logs=None):
+            if time.monotonic() - self.started >= self.seconds:
+                self.reached = True
+                self.model.stop_training = True
+
+    return TimeLimit()
+
+
 class CNNRun:
     """One training run of a CNN: its files, its history, its checkpoints."""
 
@@ -129,6 +214,8 @@ class CNNRun:
         self.phase_records = []
         self.seconds = 0.0
         self.model = None
+        self.steps_per_epoch = 1
+        self.time_limit = None
 
     # --- checkpoints ---------------------------------------------------------
 
@@ -163,16 +250,22 @@ class CNNRun:
     def compile(self, phase_index):
         """Compile for a phase: its loss and a fresh Adam (the paper's second phase starts anew)."""
         self.model.compile(
-            optimizer=make_optimizer(self.settings),
+            optimizer=make_optimizer(self.settings, self.steps_per_epoch,
+                                     None if self.time_limit is None else self.time_limit.progress),
             loss=LOSS_FUNCTIONS[self.phases[phase_index]],
             jit_compile=self.settings.xla,
         )
 
     def train(self, model, train_data, validation_data, resume=False, verbose=1):
         """Fit phase by phase, each until early stopping or the epoch limit; save model and history."""
+        import keras
+
         ResumableEarlyStopping, EpochRecorder = _callbacks()
         self.model = model
         self._started = time.perf_counter()
+        self.steps_per_epoch = int(train_data.cardinality())
+        limit = self.settings.time_limit_minutes
+        time_limit = self.time_limit = None if limit is None else time_limit_callback(limit)
         start_phase, start_epoch, early_state, mid_phase = 0, 0, None, False
         if resume:
             state = self._restore()
@@ -185,6 +278,9 @@ class CNNRun:
                 early_state, mid_phase = state["early_stopping"], True
             print(f"Resuming from {self.checkpoint_dir}: {len(self.history['epoch'])} epoch(s) done")
         for phase_index in range(start_phase, len(self.phases)):
+            if time_limit is not None and time_limit.reached:
+                print(f"Time limit of {limit} minutes reached: phase {phase_index + 1} not started")
+                break
             phase = self.phases[phase_index]
             continuing = mid_phase and phase_index == start_phase
             if not continuing:
@@ -197,10 +293,14 @@ class CNNRun:
                 restore_best_weights=self.settings.restore_best, verbose=1,
             )
             first_epoch = len(self.history["epoch"]) + 1 - (start_epoch if continuing else 0)
+            # With an EMA, validation, early stopping and checkpoints see the averaged weights.
+            callbacks = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if self.settings.ema else []
+            callbacks += [early_stopping, EpochRecorder(self, phase_index, early_stopping)]
+            callbacks += [time_limit] if time_limit is not None else []
             self.model.fit(
                 train_data, validation_data=validation_data,
                 epochs=self.settings.epochs, initial_epoch=start_epoch if continuing else 0,
-                callbacks=[early_stopping, EpochRecorder(self, phase_index, early_stopping)],
+                callbacks=callbacks,
                 verbose=verbose, shuffle=False,  # the tf.data pipeline shuffles
             )
             self.phase_records.append({
@@ -208,6 +308,7 @@ class CNNRun:
                 "first_epoch": first_epoch,
                 "last_epoch": len(self.history["epoch"]),
                 "stopped_early": bool(early_stopping.stopped_epoch > 0),
+                "stopped_by_time_limit": bool(time_limit is not None and time_limit.reached),
             })
             if phase_index + 1 < len(self.phases):
                 self.save_checkpoint(phase_index, 0, None, phase_done=True)
@@ -237,14 +338,19 @@ class CNNRun:
 
 def train_cnn(crop_set, split, settings, models_dir, resume=False, verbose=1, extra=None):
     """Train a CNN on a split CropSet as the settings say; returns the finished CNNRun."""
+    from mrisr.crops import make_pairs
     from mrisr.models import build_cnn
 
+    crop_set = make_pairs(crop_set, settings.pairs, settings.scale)
     train, validation, train_data = prepare_training(crop_set, split, settings)
     validation_data = make_dataset(validation.inputs, validation.targets, settings.validation_batch_size)
     model = build_cnn(settings.arch, crop_set.inputs.shape[1], crop_set.targets.shape[1], crop_set.inputs.shape[3])
     run = CNNRun(settings, models_dir, extra)
+    low, high = crop_set.inputs.shape[1], crop_set.targets.shape[1]
     print(f"Training {settings.arch} CNN ({model.count_params():,} parameters), loss {settings.loss_setup}, "
-          f"on {len(train)} pairs, validating on {len(validation)}; up to {settings.epochs} epochs per phase")
+          f"on {len(train)} {settings.pairs} pairs ({low}x{low} -> {high}x{high}), validating on {len(validation)}; "
+          f"up to {settings.epochs} epochs per phase"
+          + ("" if settings.time_limit_minutes is None else f" and {settings.time_limit_minutes:g} minutes"))
     with run.checkpoints.kept_on_interrupt():
         run.train(model, train_data, validation_data, resume=resume, verbose=verbose)
     return run

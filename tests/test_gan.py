@@ -155,3 +155,13 @@ def test_pretraining_with_a_content_loss(tiny_crops, tmp_path):
     run = train_gan(crops, split, settings, tmp_path, tmp_path / "scores", verbose=0)
     assert run.history["phase"] == ["pretrain", "adversarial"]
     assert run.history["d_loss"][0] is None and run.history["d_loss"][1] is not None
+
+
+def test_a_fully_convolutional_generator_trains_in_the_gan(tiny_crops, tmp_path):
+    crops = read_crops(tiny_crops)
+    split = make_split(crops.indices, crops.labels)
+    settings = GANSettings(epochs=1, batch_size=8, generator="espcn", content_loss="l1", adversarial_weight=1e-3,
+                           xla=False)
+    run = train_gan(crops, split, settings, tmp_path, tmp_path / "scores", verbose=0)
+    assert len(load_json(run.history_path)["history"]["epoch"]) == 1
+    assert run.generator_path.is_file()

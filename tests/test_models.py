@@ -15,3 +15,62 @@ def test_paper_cnn_has_the_papers_parameter_count_and_shapes():
 def test_build_cnn_other_sizes():
     model = build_cnn("paper", 6, 12, 4)
     assert model.output_shape == (None, 12, 12, 4)
+
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from mrisr import models  # noqa: E402
+from mrisr.imaging import bone_rgba_to_grey, grey_to_bone_rgba, resize_cubic  # noqa: E402
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_cubic_upsample_layer_is_opencvs_cubic_resize(scale):
+    image = np.random.default_rng(scale).random((1, 7, 11, 1)).astype(np.float32)
+    upscaled = models.CubicUpsample(scale)(image).numpy()[0, ..., 0]
+    assert upscaled.shape == (7 * scale, 11 * scale)
+    np.testing.assert_allclose(upscaled, resize_cubic(image[0, ..., 0], (7 * scale, 11 * scale)), atol=1e-5)
+
+
+def test_colour_map_layers_invert_each_other_on_the_maps_entries():
+    grey = (np.random.default_rng(0).integers(0, 256, size=(2, 5, 6)) + 0.5) / 256
+    rgba = grey_to_bone_rgba(grey)
+    as_grey = models.BoneToGrey()(rgba).numpy()[..., 0]
+    np.testing.assert_allclose(as_grey, bone_rgba_to_grey(rgba), atol=1e-7)
+    np.testing.assert_allclose(models.GreyToBone()(as_grey[..., None].astype(np.float32)).numpy(), rgba, atol=1e-6)
+
+
+@pytest.mark.parametrize("arch", ["espcn", "edsr", "edsr_global", "edsr_minmax"])
+@pytest.mark.parametrize("sizes", [(25, 50), (25, 100), (7, 21)])
+def test_fully_convolutional_networks_upscale_any_size(arch, sizes):
+    low, high = sizes
+    model = models.build_cnn(arch, low, high, 4)
+    scale = high // low
+    for shape in ((low, low), (9, 13)):  # the crops' size and an odd one
+        output = model(np.random.default_rng(0).random((2,) + shape + (4,)).astype(np.float32)).numpy()
+        assert output.shape == (2, shape[0] * scale, shape[1] * scale, 4)
+        np.testing.assert_allclose(output[..., 3], 1.0)  # alpha stays opaque
+    assert models.grey_network(model).output_shape == (None, None, None, 1)
+
+
+def test_fully_convolutional_networks_refuse_a_non_integer_scale():
+    with pytest.raises(ValueError, match="integer"):
+        models.build_cnn("edsr", 13, 50, 4)
+
+
+def test_models_with_custom_layers_save_and_load(tmp_path):
+    from mrisr.storage import load_model
+
+    model = models.build_cnn("edsr_global", 5, 10, 4)
+    model.save(tmp_path / "model.keras")
+    loaded = load_model(tmp_path / "model.keras")
+    inputs = np.random.default_rng(1).random((1, 8, 8, 4)).astype(np.float32)
+    np.testing.assert_allclose(loaded(inputs).numpy(), model(inputs).numpy(), atol=1e-6)
+
+
+def test_cli_architecture_names_match_the_registry():
+    import CNN
+
+    assert CNN.ARCHITECTURES == tuple(models.CNN_ARCHITECTURES)
+    assert isinstance(models.build_generator("espcn", 25, 50, 4), keras.Model)

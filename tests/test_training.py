@@ -94,7 +94,8 @@ def test_interrupted_run_resumes_from_its_checkpoint(tiny_crops, tmp_path, monke
     monkeypatch.setattr(CNNRun, "save_checkpoint", original)
     run = train_cnn(crops, split, settings(epochs=4, xla=True), tmp_path, resume=True, verbose=0)
     assert run.history["epoch"] == [1, 2, 3, 4]
-    assert run.phase_records == [{"phase": "MSE", "first_epoch": 1, "last_epoch": 4, "stopped_early": False}]
+    assert run.phase_records == [{"phase": "MSE", "first_epoch": 1, "last_epoch": 4, "stopped_early": False,
+                                  "stopped_by_time_limit": False}]
     assert run.history["loss"][:2] == state["history"]["loss"]
     assert int(run.model.optimizer.iterations.numpy()) == 4 * 3  # 24 pairs / batch 8, 4 epochs in all
     assert (tmp_path / "CNN_MSE_model.keras").is_file() and not checkpoint.exists()
@@ -106,3 +107,64 @@ def test_resume_without_checkpoint_is_a_user_error(tiny_crops, tmp_path):
     crops, split = crops_and_split(tiny_crops)
     with pytest.raises(UserError, match="no checkpoint"):
         train_cnn(crops, split, settings(), tmp_path, resume=True, verbose=0)
+
+
+def test_l1_and_augmentation_train_a_fully_convolutional_network(tiny_crops, tmp_path):
+    crops, split = crops_and_split(tiny_crops)
+    run = train_cnn(crops, split, settings(loss_setup="L1", arch="espcn", augment=True, ema=True,
+                                           lr_schedule="cosine"), tmp_path, verbose=0)
+    record = load_json(run.history_path)
+    assert record["settings"]["arch"] == "espcn" and len(record["history"]["loss"]) == 2
+    assert run.model_path.name == "CNN_espcn_L1_model.keras"
+
+
+def test_augmentation_moves_input_and_target_together():
+    from mrisr.training import make_dataset
+
+    high = np.random.default_rng(0).random((16, 8, 8, 1)).astype(np.float32)
+    low = high.reshape(16, 4, 2, 4, 2, 1).mean(axis=(2, 4))
+    inputs, targets = next(iter(make_dataset(low, high, 16, augment=True)))
+    inputs, targets = inputs.numpy(), targets.numpy()
+    np.testing.assert_allclose(inputs, targets.reshape(16, 4, 2, 4, 2, 1).mean(axis=(2, 4)), atol=1e-6)
+    for original, augmented in zip(high, targets):  # each is one of the eight flips and rotations
+        variants = [np.rot90(image, k) for image in (original, original[:, ::-1]) for k in range(4)]
+        assert any(np.array_equal(variant, augmented) for variant in variants)
+    assert not np.array_equal(targets, high)
+
+
+def test_time_limit_stops_training_and_drives_the_cosine_schedule(tiny_crops, tmp_path):
+    crops, split = crops_and_split(tiny_crops)
+    run = train_cnn(crops, split, settings(arch="espcn", epochs=1000, patience=1000, lr_schedule="cosine",
+                                           time_limit_minutes=0.05), tmp_path, verbose=0)
+    assert 1 <= len(run.history["epoch"]) < 1000
+    assert run.phase_records[-1]["stopped_by_time_limit"]
+    assert float(run.time_limit.progress.numpy()) > 0.5
+
+
+def test_consistent_pairs_share_one_intensity_scale(tiny_crops):
+    from mrisr.crops import consistent_pairs, make_pairs
+    from mrisr.cli import UserError
+    from mrisr.imaging import bone_rgba_to_grey
+
+    crops = read_crops(tiny_crops)
+    pairs = consistent_pairs(crops, 2)
+    assert pairs.inputs.shape[1:] == (6, 6, 4) and pairs.targets.shape[1:] == (12, 12, 4)
+    averaged = bone_rgba_to_grey(pairs.targets).reshape(-1, 6, 2, 6, 2).mean(axis=(2, 4))
+    assert np.abs(bone_rgba_to_grey(pairs.inputs) - averaged).max() <= 1 / 256 + 1e-9
+    assert consistent_pairs(crops, 5).targets.shape[1] == 10  # cut to a multiple of the scale
+    with pytest.raises(UserError, match="--scale 3"):
+        make_pairs(crops, "paper", 3)
+
+
+def test_a_network_trained_a_few_steps_beats_nearest_neighbour_on_its_training_pairs(tiny_crops, tmp_path):
+    from mrisr.crops import consistent_pairs
+    from mrisr.metrics import score_images
+
+    crops = consistent_pairs(read_crops(tiny_crops), 2)
+    split = make_split(crops.indices, crops.labels)
+    run = train_cnn(crops, split, settings(loss_setup="L1", arch="espcn", epochs=15, batch_size=4,
+                                           learning_rate=3e-3, lr_schedule="constant"), tmp_path, verbose=0)
+    train = crops.subset(split.train)
+    nearest = train.inputs.repeat(2, axis=1).repeat(2, axis=2)
+    model_scores = score_images(train.targets, np.clip(run.model.predict(train.inputs, verbose=0), 0, 1))
+    assert model_scores.mean_psnr > score_images(train.targets, nearest).mean_psnr

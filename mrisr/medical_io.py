@@ -1,0 +1,255 @@
+"""Reading and writing the files MRI comes in: PNG/JPEG, .npy, DICOM and NIfTI.
+
+`read_image` returns an `ImageFile`: the pixel array as stored (its own data
+type), shaped (slices, height, width[, channels]), and what is needed to write
+an upscaled file of the same kind (`write_image`).
+"""
+
+import copy
+import dataclasses
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from mrisr.cli import UserError
+
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
+DICOM_SUFFIXES = (".dcm", ".dicom")
+KINDS = ("picture", "npy", "dicom", "nifti")
+
+
+@dataclasses.dataclass
+class ImageFile:
+    """Pixels as (slices, height, width) or (slices, height, width, channels), plus their origin."""
+
+    kind: str
+    pixels: np.ndarray
+    path: Path
+    header: Any = None  # the DICOM dataset or the NIfTI image
+    axis: Optional[int] = None  # NIfTI: the volume axis the slices run along
+    mode: Optional[str] = None  # picture: the PIL mode
+
+    @property
+    def slice_count(self):
+        return self.pixels.shape[0]
+
+
+def kind_of(path):
+    """The file kind from its name: picture, npy, dicom or nifti (None when unknown)."""
+    name = Path(path).name.lower()
+    if name.endswith(NIFTI_SUFFIXES):
+        return "nifti"
+    if name.endswith(".npy"):
+        return "npy"
+    if name.endswith(DICOM_SUFFIXES):
+        return "dicom"
+    if name.endswith(PICTURE_SUFFIXES):
+        return "picture"
+    return None
+
+
+def _looks_like_dicom(path):
+    with open(path, "rb") as file:
+        file.seek(128)
+        return file.read(4) == b"DICM"
+
+
+def read_image(path, axis=2):
+    """Read an image or volume; raise UserError with one line for anything unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"input file {path} does not exist")
+    kind = kind_of(path)
+    if kind is None and _looks_like_dicom(path):
+        kind = "dicom"
+    if kind is None:
+        raise UserError(f"{path.name}: unsupported format; use PNG/JPEG/TIFF, .npy, DICOM (.dcm) or NIfTI (.nii, .nii.gz)")
+    reader = {"picture": _read_picture, "npy": _read_npy, "dicom": _read_dicom, "nifti": _read_nifti}[kind]
+    try:
+        return reader(path, axis)
+    except UserError:
+        raise
+    except Exception as error:  # each library raises its own types for a broken file
+        raise UserError(f"cannot read {path} as {kind}: {str(error).splitlines()[0][:200]}") from None
+
+
+def _read_picture(path, axis):
+    from PIL import Image
+
+    with Image.open(path) as image:
+        mode = image.mode
+        if mode in ("P", "1", "CMYK", "YCbCr", "LAB", "HSV"):
+            image, mode = image.convert("RGBA" if "transparency" in image.info else "RGB"), None
+            mode = image.mode
+        if mode == "LA":
+            image, mode = image.convert("RGBA"), "RGBA"
+        pixels = np.asarray(image)
+    if mode == "I;16" and pixels.dtype != np.uint16:
+        pixels = pixels.astype(np.uint16)
+    return ImageFile("picture", pixels[None], path, mode=mode)
+
+
+def _read_npy(path, axis):
+    try:
+        array = np.load(path, allow_pickle=False)
+    except ValueError:
+        raise UserError(f"{path} holds Python objects; upscale.py reads only plain numeric .npy arrays") from None
+    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise UserError(f"{path} holds {array.dtype} values, not numbers")
+    if array.ndim == 2:
+        return ImageFile("npy", array[None], path)
+    if array.ndim == 3:
+        return ImageFile("npy", np.moveaxis(array, axis, 0), path, axis=axis)
+    raise UserError(f"{path} is a {array.ndim}-D array; expected a 2-D image or a 3-D volume")
+
+
+def _read_dicom(path, axis):
+    import pydicom
+
+    dataset = pydicom.dcmread(path)
+    if "PixelData" not in dataset:
+        raise UserError(f"{path} is a DICOM file without pixel data")
+    pixels = dataset.pixel_array
+    if getattr(dataset, "SamplesPerPixel", 1) != 1:
+        raise UserError(f"{path} is a colour DICOM image; only greyscale MRI is supported")
+    if pixels.ndim == 2:
+        pixels = pixels[None]
+    return ImageFile("dicom", pixels, path, header=dataset)
+
+
+def _read_nifti(path, axis):
+    import nibabel
+
+    image = nibabel.load(path)
+    data = np.asanyarray(image.dataobj)
+    if data.ndim == 2:
+        data = data[..., None]
+    if data.ndim != 3:
+        raise UserError(f"{path} is a {data.ndim}-D NIfTI image; expected a 2-D image or a 3-D volume")
+    if axis not in (0, 1, 2):
+        raise UserError(f"--axis must be 0, 1 or 2, not {axis}")
+    return ImageFile("nifti", np.moveaxis(data, axis, 0), path, header=image, axis=axis)
+
+
+# --- writing -----------------------------------------------------------------
+
+
+def check_output(source, output_path):
+    """Raise UserError unless the output name fits the input: the same kind, or .npy from anything."""
+    kind = kind_of(output_path)
+    if kind is None and source.kind == "dicom":
+        kind = "dicom"
+    if kind not in (source.kind, "npy"):
+        allowed = ", ".join(_suffixes(source.kind) + (() if source.kind == "npy" else (".npy",)))
+        raise UserError(f"cannot write a {source.kind} input as {Path(output_path).name}: give an output "
+                        f"of the same kind ({allowed})")
+    return kind
+
+
+def _suffixes(kind):
+    return {"picture": PICTURE_SUFFIXES, "npy": (".npy",), "dicom": DICOM_SUFFIXES, "nifti": NIFTI_SUFFIXES}[kind]
+
+
+def cast_like(values, dtype):
+    """Float pixels back to a data type: rounded and clipped to its range for integers."""
+    dtype = np.dtype(dtype)
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return np.clip(np.rint(values), info.min, info.max).astype(dtype)
+    return np.asarray(values).astype(dtype)
+
+
+def write_image(source, pixels, output_path, scale):
+    """Write upscaled `pixels` (shaped as source.pixels, in its data type) to a file of the kind the
+    output name asks for, carrying over the source's header with the voxel size divided by `scale`."""
+    output_path = Path(output_path)
+    kind = check_output(source, output_path)
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "npy":
+        array = pixels[0] if source.slice_count == 1 and source.kind != "nifti" else pixels
+        if source.axis is not None and array.ndim == 3 and source.kind == "npy":
+            array = np.moveaxis(array, 0, source.axis)
+        np.save(output_path, array)
+    elif kind == "picture":
+        _write_picture(source, pixels[0], output_path)
+    elif kind == "dicom":
+        _write_dicom(source, pixels, output_path, scale)
+    else:
+        _write_nifti(source, pixels, output_path, scale)
+    return output_path
+
+
+def _write_picture(source, pixels, path):
+    from PIL import Image
+
+    if path.suffix.lower() in (".jpg", ".jpeg") and pixels.dtype != np.uint8:
+        raise UserError("JPEG holds 8-bit pixels only; write a 16-bit input as .png or .npy")
+    mode = source.mode if source.mode in ("L", "RGB", "RGBA", "I;16", "I", "F") else None
+    if path.suffix.lower() in (".jpg", ".jpeg") and mode == "RGBA":
+        pixels, mode = pixels[..., :3], "RGB"
+    image = Image.fromarray(pixels, mode) if mode == "I;16" else Image.fromarray(pixels)
+    image.save(path)
+
+
+def upscaled_affine(affine, axis, scale):
+    """The affine of a volume upscaled by `scale` in the two axes other than `axis`: their voxel
+    size divided by the scale, and the origin moved so the new voxels tile the old ones exactly
+    (old voxel i spans new voxels i*scale ... i*scale + scale - 1)."""
+    factors = np.full(3, 1.0 / scale)
+    factors[axis] = 1.0
+    shift = np.where(factors < 1, -0.5 + 0.5 / scale, 0.0)
+    voxel_map = np.eye(4)
+    voxel_map[:3, :3] = np.diag(factors)
+    voxel_map[:3, 3] = shift
+    return np.asarray(affine) @ voxel_map
+
+
+def _write_nifti(source, pixels, path, scale):
+    import nibabel
+
+    image = source.header
+    data = np.moveaxis(pixels, 0, source.axis)
+    affine = upscaled_affine(image.affine, source.axis, scale)
+    header = image.header.copy()
+    zooms = list(header.get_zooms())
+    for dimension in range(3):
+        if dimension != source.axis and dimension < len(zooms):
+            zooms[dimension] = zooms[dimension] / scale
+    output = nibabel.Nifti1Image(data, affine, header)
+    output.header.set_zooms(tuple(zooms[: data.ndim]))
+    output.set_qform(affine, code=int(image.header["qform_code"]) or 1)
+    output.set_sform(affine, code=int(image.header["sform_code"]) or 1)
+    output.set_data_dtype(image.get_data_dtype())
+    nibabel.save(output, str(path))
+
+
+def _write_dicom(source, pixels, path, scale):
+    import pydicom
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    dataset = copy.deepcopy(source.header)  # a shallow copy would share (and change) the source's elements
+    frames = pixels if len(pixels) > 1 else pixels[0]
+    if dataset.file_meta.TransferSyntaxUID.is_compressed:
+        dataset.decompress()
+    dataset.Rows, dataset.Columns = int(pixels.shape[1]), int(pixels.shape[2])
+    if "PixelSpacing" in dataset:
+        dataset.PixelSpacing = [float(value) / scale for value in dataset.PixelSpacing]
+    dataset.PixelData = np.ascontiguousarray(frames).tobytes()
+    dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    dataset.SOPInstanceUID = generate_uid()
+    dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
+    dataset.SeriesInstanceUID = generate_uid()
+    description = str(getattr(dataset, "SeriesDescription", "")).strip()
+    dataset.SeriesDescription = (description + f" upscaled x{scale}").strip()[:64]
+    dataset.ImageType = ["DERIVED", "SECONDARY"]
+    pydicom.dcmwrite(path, dataset, enforce_file_format=True) if _has_enforce() else dataset.save_as(path)
+
+
+def _has_enforce():
+    import inspect
+
+    import pydicom
+
+    return "enforce_file_format" in inspect.signature(pydicom.dcmwrite).parameters

@@ -1,0 +1,89 @@
+import numpy as np
+import pytest
+
+from mrisr import models
+from mrisr.cli import UserError
+from mrisr.imaging import resize_cubic
+from mrisr.upscaling import (BicubicUpscaler, ConvolutionalUpscaler, FixedSizeUpscaler, load_upscaler,
+                             receptive_margin, upscale_pixels)
+
+
+def random_network(arch="edsr", scale=2, seed=0):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    model = models.build_cnn(arch, 8, 8 * scale, 4)
+    # Non-trivial residuals everywhere, so the test would see any seam.
+    for layer in models.grey_network(model).layers:
+        if layer.weights:
+            layer.set_weights([w + np.random.default_rng(seed).normal(0, 0.05, w.shape) for w in layer.get_weights()])
+    return model
+
+
+@pytest.mark.parametrize("arch", ["espcn", "edsr"])
+def test_tiles_give_the_whole_image_result(arch):
+    model = random_network(arch)
+    network = models.grey_network(model)
+    margin = receptive_margin(network)
+    whole = ConvolutionalUpscaler(network, 2, arch, tile=1000, margin=margin)
+    tiled = ConvolutionalUpscaler(network, 2, arch, tile=16, margin=margin)
+    image = np.random.default_rng(1).random((53, 70))
+    expected = whole.upscale(image)
+    assert expected.shape == (106, 140)
+    np.testing.assert_allclose(tiled.upscale(image), expected, atol=2e-5)
+
+
+def test_tiles_without_enough_margin_would_show_seams():
+    network = models.grey_network(random_network("edsr"))
+    image = np.random.default_rng(1).random((53, 70))
+    whole = ConvolutionalUpscaler(network, 2, "edsr", tile=1000, margin=24).upscale(image)
+    seamy = ConvolutionalUpscaler(network, 2, "edsr", tile=16, margin=2).upscale(image)
+    assert np.abs(seamy - whole).max() > 1e-3  # so the test above can fail
+
+
+def test_x4_and_odd_sizes():
+    network = models.grey_network(random_network("espcn", scale=4))
+    output = ConvolutionalUpscaler(network, 4, "espcn", tile=16, margin=receptive_margin(network)).upscale(
+        np.random.default_rng(2).random((21, 9)))
+    assert output.shape == (84, 36)
+
+
+def test_fixed_size_models_cover_the_image_smoothly():
+    model = models.paper_generator(6, 12, 4)
+    upscaler = FixedSizeUpscaler(model, "paper_generator")
+    assert upscaler.scale == 2
+    image = np.random.default_rng(3).random((17, 23))
+    output = upscaler.upscale(image)
+    assert output.shape == (34, 46) and np.isfinite(output).all()
+    small = upscaler.upscale(image[:4, :5])  # smaller than one tile
+    assert small.shape == (8, 10)
+
+
+def test_upscale_pixels_keeps_range_and_type():
+    pixels = np.random.default_rng(4).integers(-1000, 3000, size=(3, 10, 12)).astype(np.int16)
+    output = upscale_pixels(BicubicUpscaler(2), pixels)
+    assert output.shape == (3, 20, 24) and output.dtype == np.int16
+    assert output.min() >= pixels.min() and output.max() <= pixels.max()
+    expected = resize_cubic((pixels[1] - pixels.min()) / float(pixels.max() - pixels.min()), (20, 24))
+    expected = np.clip(expected, 0, 1) * float(pixels.max() - pixels.min()) + pixels.min()
+    np.testing.assert_array_equal(output[1], np.rint(expected).astype(np.int16))
+    rgb = np.random.default_rng(5).integers(0, 256, size=(1, 6, 7, 3)).astype(np.uint8)
+    assert upscale_pixels(BicubicUpscaler(3), rgb).shape == (1, 18, 21, 3)
+
+
+def test_load_upscaler_reads_models_and_rejects_what_cannot_upscale(tmp_path):
+    import keras
+
+    model = random_network("espcn")
+    model.save(tmp_path / "espcn.keras")
+    upscaler = load_upscaler(str(tmp_path / "espcn.keras"))
+    assert isinstance(upscaler, ConvolutionalUpscaler) and upscaler.scale == 2 and upscaler.tile_safe
+    with pytest.raises(UserError, match="not by --scale 4"):
+        load_upscaler(str(tmp_path / "espcn.keras"), scale=4)
+    classifier = keras.Sequential([keras.Input((8, 8, 4)), keras.layers.Flatten(), keras.layers.Dense(1)])
+    classifier.save(tmp_path / "classifier.keras")
+    with pytest.raises(UserError, match="cannot upscale|not an image-to-image"):
+        load_upscaler(str(tmp_path / "classifier.keras"))
+    with pytest.raises(UserError, match="does not exist"):
+        load_upscaler(str(tmp_path / "missing.keras"))
+    assert load_upscaler("bicubic", scale=3).scale == 3
