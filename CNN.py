@@ -74,6 +74,9 @@ def build_parser():
                           help="the loss setup the model was trained with (only names the output; optional)")
     add_split_options(evaluate)
     add_pairs_options(evaluate)
+    evaluate.add_argument("--self-ensemble", action="store_true",
+                          help="average the predictions of the eight flips and rotations of each input "
+                          "(beyond the paper; for square crops)")
     evaluate.add_argument("--out", default=None,
                           help="output folder (default: <model path without suffix>_testing_predictions/)")
     return parser

@@ -41,9 +41,19 @@ def check_model_fits(model, input_shape, output_shape, name):
         raise UserError(f"{name} makes outputs of shape {model_out}, but the targets are {tuple(output_shape)}")
 
 
-def predict(model, inputs, batch_size=256):
-    """Predict in large batches, clipped to [0, 1]."""
-    return np.clip(np.asarray(model.predict(inputs, batch_size=batch_size, verbose=0)), 0.0, 1.0)
+def predict(model, inputs, batch_size=256, self_ensemble=False):
+    """Predict in large batches, clipped to [0, 1]. With `self_ensemble` (square inputs), the mean of
+    the predictions of the eight flips and 90-degree rotations of each input, each turned back."""
+    if not self_ensemble:
+        return np.clip(np.asarray(model.predict(inputs, batch_size=batch_size, verbose=0)), 0.0, 1.0)
+    total = 0.0
+    for flip in (False, True):
+        for turns in range(4):
+            variant = np.rot90(inputs[:, :, ::-1] if flip else inputs, turns, axes=(1, 2))
+            output = np.rot90(np.asarray(model.predict(np.ascontiguousarray(variant), batch_size=batch_size,
+                                                       verbose=0)), -turns, axes=(1, 2))
+            total = total + (output[:, :, ::-1] if flip else output)
+    return np.clip(total / 8.0, 0.0, 1.0)
 
 
 def save_rgba_png(path, image):
@@ -56,11 +66,11 @@ def save_rgba_png(path, image):
     Image.fromarray(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8), "RGBA").save(path)
 
 
-def evaluate(model, test_set, out_dir, name="model", write_images=True):
+def evaluate(model, test_set, out_dir, name="model", write_images=True, self_ensemble=False):
     """Predict the test crops, score them and bicubic, write testing_sample_{k}.png and metrics.csv."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    predictions = predict(model, test_set.inputs)
+    predictions = predict(model, test_set.inputs, self_ensemble=self_ensemble)
     model_scores = score_images(test_set.targets, predictions)
     bicubic_scores = score_images(test_set.targets, bicubic_upscale(test_set.inputs, test_set.targets.shape[1]))
     if write_images:
@@ -92,7 +102,7 @@ def evaluate_model_file(model_path, args, name, description=None):
     model = load_model(model_path)
     check_model_fits(model, crops.inputs.shape[1:], crops.targets.shape[1:], model_path.name)
     out_dir = Path(args.out) if args.out else model_path.parent / f"{model_path.stem}_testing_predictions"
-    result = evaluate(model, crops.subset(split.test), out_dir)
+    result = evaluate(model, crops.subset(split.test), out_dir, self_ensemble=getattr(args, "self_ensemble", False))
     print(f"{model_path}{description or ''} on the test set ({split.method}):")
     print(result.summary(name))
     print(f"Wrote {len(result.crop_indices)} predictions and metrics.csv to {out_dir}/")

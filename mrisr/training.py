@@ -344,7 +344,11 @@ def train_cnn(crop_set, split, settings, models_dir, resume=False, verbose=1, ex
     crop_set = make_pairs(crop_set, settings.pairs, settings.scale)
     train, validation, train_data = prepare_training(crop_set, split, settings)
     validation_data = make_dataset(validation.inputs, validation.targets, settings.validation_batch_size)
-    model = build_cnn(settings.arch, crop_set.inputs.shape[1], crop_set.targets.shape[1], crop_set.inputs.shape[3])
+    try:
+        model = build_cnn(settings.arch, crop_set.inputs.shape[1], crop_set.targets.shape[1],
+                          crop_set.inputs.shape[3])
+    except ValueError as error:  # e.g. a fully convolutional network on 13x13 -> 50x50 crops
+        raise UserError(str(error)) from None
     run = CNNRun(settings, models_dir, extra)
     low, high = crop_set.inputs.shape[1], crop_set.targets.shape[1]
     print(f"Training {settings.arch} CNN ({model.count_params():,} parameters), loss {settings.loss_setup}, "

@@ -71,3 +71,31 @@ def test_bad_inputs_give_one_line_and_exit_2(tiny_crops, tmp_path, capsys):
         assert message in err and "Traceback" not in err, (argv, err)
     code, _, err = run_script("CNN_plot_losses", ["--models-dir", str(tmp_path / "empty")], capsys)
     assert code == 2 and "no CNN histories" in err
+
+
+def test_fully_convolutional_network_on_consistent_pairs_at_x4(tiny_crops, tmp_path, capsys):
+    models = tmp_path / "models"
+    code, out, err = run_script("CNN", ["train", "L1", "--arch", "espcn", "--pairs", "consistent", "--scale", "4",
+                                        "--crops", str(tiny_crops), "--models-dir", str(models), "--epochs", "1",
+                                        "--batch-size", "8", "--augment", "--quiet"], capsys)
+    assert code == 0, err
+    assert "consistent pairs (3x3 -> 12x12)" in out
+    model_path = models / "CNN_espcn_L1_model.keras"
+    code, out, err = run_script("CNN", ["evaluate", str(model_path), "L1", "--pairs", "consistent", "--scale", "4",
+                                        "--crops", str(tiny_crops), "--out", str(tmp_path / "evaluation")], capsys)
+    assert code == 0, err
+    image = np.asarray(Image.open(tmp_path / "evaluation" / "testing_sample_0.png"))
+    assert image.shape == (12, 12, 4)
+
+
+def test_options_that_cannot_work_exit_2(tmp_path, capsys):
+    odd = make_crop_folder(tmp_path / "odd", count=30, sizes=(5, 12))
+    cases = [
+        (["train", "MSE", "--pairs", "consistent", "--crops", str(odd)], "fixed 25x25 input"),
+        (["train", "L1", "--arch", "edsr", "--crops", str(odd), "--models-dir", str(tmp_path / "m")], "integer"),
+        (["train", "L1", "--arch", "edsr", "--scale", "3", "--crops", str(odd)], "--scale 3 does not fit"),
+        (["train", "L1", "--arch", "edsr", "--time-limit", "0", "--crops", str(odd)], "--time-limit must be positive"),
+    ]
+    for argv, message in cases:
+        code, out, err = run_script("CNN", argv, capsys)
+        assert code == 2 and message in err, err

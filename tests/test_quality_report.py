@@ -21,7 +21,7 @@ def test_quality_report_writes_tables_figures_and_numbers(tmp_path, capsys):
     numbers = json.loads((out / "results.json").read_text())
     paper_rows = numbers["benchmarks"]["paper"]
     assert [row["method"] for row in paper_rows][:1] == ["bicubic (OpenCV kernel)"]
-    assert paper_rows[0]["gain"] == 0 and len(paper_rows) == 3
+    assert paper_rows[0]["gain"] == 0 and len(paper_rows) == 5  # bicubic, two networks, each with and without x8
     code, _, err = run_script("benchmarks.quality", ["--crops", str(crops), "--budget-minutes", "1", "--only", "nope",
                                                      "--out", str(out)], capsys)
     assert code == 2 and "unknown benchmark" in err
