@@ -186,11 +186,12 @@ def _write_picture(source, pixels, path):
 
     if path.suffix.lower() in (".jpg", ".jpeg") and pixels.dtype != np.uint8:
         raise UserError("JPEG holds 8-bit pixels only; write a 16-bit input as .png or .npy")
-    mode = source.mode if source.mode in ("L", "RGB", "RGBA", "I;16", "I", "F") else None
-    if path.suffix.lower() in (".jpg", ".jpeg") and mode == "RGBA":
-        pixels, mode = pixels[..., :3], "RGB"
-    image = Image.fromarray(pixels, mode) if mode == "I;16" else Image.fromarray(pixels)
-    image.save(path)
+    if path.suffix.lower() in (".jpg", ".jpeg") and pixels.ndim == 3 and pixels.shape[-1] == 4:
+        pixels = pixels[..., :3]  # JPEG has no alpha
+    try:
+        Image.fromarray(pixels).save(path)  # uint8 -> L/RGB/RGBA, uint16 -> I;16, int32 -> I, float32 -> F
+    except (OSError, ValueError, TypeError) as error:
+        raise UserError(f"cannot write {pixels.dtype} pixels to {path.name}: {error}; use .npy or .tif") from None
 
 
 def upscaled_affine(affine, axis, scale):
@@ -213,12 +214,12 @@ def _write_nifti(source, pixels, path, scale):
     data = np.moveaxis(pixels, 0, source.axis)
     affine = upscaled_affine(image.affine, source.axis, scale)
     header = image.header.copy()
-    zooms = list(header.get_zooms())
+    zooms = list(header.get_zooms())[:3] + [1.0] * (3 - len(header.get_zooms()[:3]))
     for dimension in range(3):
         if dimension != source.axis and dimension < len(zooms):
             zooms[dimension] = zooms[dimension] / scale
     output = nibabel.Nifti1Image(data, affine, header)
-    output.header.set_zooms(tuple(zooms[: data.ndim]))
+    output.header.set_zooms(tuple(zooms))
     output.set_qform(affine, code=int(image.header["qform_code"]) or 1)
     output.set_sform(affine, code=int(image.header["sform_code"]) or 1)
     output.set_data_dtype(image.get_data_dtype())

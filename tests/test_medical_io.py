@@ -97,3 +97,23 @@ def test_bad_inputs_get_one_clear_message(tmp_path):
     for name in ("out.png", "out.nii.gz"):
         with pytest.raises(UserError, match=f"cannot write a npy input as {name}"):
             check_output(read_image(tmp_path / "volume.npy"), tmp_path / name)
+
+
+def test_sixteen_bit_png_and_two_dimensional_nifti(tmp_path):
+    import nibabel
+    from PIL import Image
+
+    deep = np.random.default_rng(5).integers(0, 65535, size=(6, 7)).astype(np.uint16)
+    Image.fromarray(deep).save(tmp_path / "deep.png")
+    source = read_image(tmp_path / "deep.png")
+    assert source.pixels.dtype == np.uint16
+    np.testing.assert_array_equal(source.pixels[0], deep)
+    write_image(source, np.repeat(np.repeat(source.pixels, 2, 1), 2, 2), tmp_path / "out.png", 2)
+    assert np.asarray(Image.open(tmp_path / "out.png")).dtype == np.uint16
+    flat = nibabel.Nifti1Image(np.ones((5, 6), np.float32), np.diag([0.5, 0.5, 1.0, 1.0]))
+    nibabel.save(flat, tmp_path / "flat.nii")
+    source = read_image(tmp_path / "flat.nii")
+    assert source.pixels.shape == (1, 5, 6)
+    write_image(source, np.ones((1, 10, 12), np.float32), tmp_path / "out.nii", 2)
+    written = nibabel.load(tmp_path / "out.nii")
+    assert written.shape[:2] == (10, 12) and written.header.get_zooms()[:2] == pytest.approx((0.25, 0.25))
