@@ -173,6 +173,23 @@ def _callbacks():
     return ResumableEarlyStopping, EpochRecorder
 
 
+def ema_callbacks():
+    """Keras's SwapEMAWeights (validation and the epoch-end callbacks see the averaged weights), and a
+    callback for the end of the list that makes the averaged weights the final ones however training
+    stops. (SwapEMAWeights does that only after the last planned epoch: when early stopping or a time
+    limit ends training, `fit` would otherwise finish with the raw weights.)"""
+    import keras
+
+    swap = keras.callbacks.SwapEMAWeights(swap_on_epoch=True)
+
+    class KeepEMAAtStop(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if self.model.stop_training and swap._ema_weights_in_model:
+                swap._finalize_ema_values()  # the average's copy := the model's (averaged) weights
+
+    return swap, KeepEMAAtStop()
+
+
 def time_limit_callback(minutes):
     """A callback that ends training at the first batch after `minutes` from its creation, and keeps
     the elapsed share of that time in the variable `progress` (for the cosine schedule)."""
@@ -258,8 +275,6 @@ class CNNRun:
 
     def train(self, model, train_data, validation_data, resume=False, verbose=1):
         """Fit phase by phase, each until early stopping or the epoch limit; save model and history."""
-        import keras
-
         ResumableEarlyStopping, EpochRecorder = _callbacks()
         self.model = model
         self._started = time.perf_counter()
@@ -294,9 +309,11 @@ class CNNRun:
             )
             first_epoch = len(self.history["epoch"]) + 1 - (start_epoch if continuing else 0)
             # With an EMA, validation, early stopping and checkpoints see the averaged weights.
-            callbacks = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if self.settings.ema else []
+            swap_ema, keep_ema = ema_callbacks() if self.settings.ema else (None, None)
+            callbacks = [swap_ema] if swap_ema else []
             callbacks += [early_stopping, EpochRecorder(self, phase_index, early_stopping)]
             callbacks += [time_limit] if time_limit is not None else []
+            callbacks += [keep_ema] if keep_ema else []
             self.model.fit(
                 train_data, validation_data=validation_data,
                 epochs=self.settings.epochs, initial_epoch=start_epoch if continuing else 0,

@@ -168,3 +168,30 @@ def test_a_network_trained_a_few_steps_beats_nearest_neighbour_on_its_training_p
     nearest = train.inputs.repeat(2, axis=1).repeat(2, axis=2)
     model_scores = score_images(train.targets, np.clip(run.model.predict(train.inputs, verbose=0), 0, 1))
     assert model_scores.mean_psnr > score_images(train.targets, nearest).mean_psnr
+
+
+@pytest.mark.parametrize("stop", ["epochs", "early_stopping"])
+def test_with_ema_the_final_weights_are_the_averaged_ones_however_training_stops(tiny_crops, tmp_path, stop):
+    import keras
+
+    crops, split = crops_and_split(tiny_crops)
+    seen = {}
+
+    class RecordValidationWeights(keras.callbacks.Callback):
+        def on_test_begin(self, logs=None):  # the weights validation sees: the EMA
+            seen["validated"] = [w.copy() for w in self.model.get_weights()]
+
+    original_fit = keras.Model.fit
+
+    def fit_with_recorder(self, *args, callbacks=(), **kwargs):
+        return original_fit(self, *args, callbacks=list(callbacks) + [RecordValidationWeights()], **kwargs)
+
+    changes = dict(patience=1, epochs=30, learning_rate=0.5) if stop == "early_stopping" else dict(epochs=3)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(keras.Model, "fit", fit_with_recorder)
+        run = train_cnn(crops, split, settings(arch="espcn", ema=True, lr_schedule="constant", **changes),
+                        tmp_path, verbose=0)
+    if stop == "early_stopping":
+        assert run.phase_records[0]["stopped_early"]
+    for final, validated in zip(run.model.get_weights(), seen["validated"]):
+        np.testing.assert_array_equal(final, validated)
