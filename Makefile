@@ -39,6 +39,10 @@ demo: venv
 	  --out-dir $(DEMO_DIR)/VisualResults --with-bicubic
 	$(PY) plot_visual_predictions.py GAN --crops $(DEMO_DIR) --models-dir $(DEMO_DIR)/GAN_models \
 	  --out-dir $(DEMO_DIR)/VisualResults --with-bicubic
+	@echo "== upscale.py: the whole MNI152 T1 volume (NIfTI, 189 axial slices) x2 with the shipped DEMO weights =="
+	$(PY) upscale.py pretrained/demo_espcn_x2.keras \
+	  "$$($(PY) -c 'from mrisr.sources import demo_data_path; print(demo_data_path())')" \
+	  $(DEMO_DIR)/mni152_t1_x2.nii.gz --axis 2
 	@echo "== demo finished: outputs in $(DEMO_DIR)/ =="
 
 # DEMO weights for upscale.py: trained on consistent pairs of the demo source only (no patient data).

@@ -99,3 +99,17 @@ def test_options_that_cannot_work_exit_2(tmp_path, capsys):
     for argv, message in cases:
         code, out, err = run_script("CNN", argv, capsys)
         assert code == 2 and message in err, err
+
+
+def test_paper_pairs_at_x4_from_extract_crops_sizes(tmp_path, capsys):
+    crops = make_crop_folder(tmp_path / "x4", count=30, sizes=(6, 24))
+    models = tmp_path / "models"
+    code, out, err = run_script("CNN", ["train", "L1", "--arch", "edsr", "--scale", "4", "--crops", str(crops),
+                                        "--models-dir", str(models), "--epochs", "1", "--batch-size", "8",
+                                        "--quiet"], capsys)
+    assert code == 0, err
+    assert "paper pairs (6x6 -> 24x24)" in out
+    code, out, err = run_script("CNN", ["evaluate", str(models / "CNN_edsr_L1_model.keras"), "--scale", "4",
+                                        "--crops", str(crops), "--out", str(tmp_path / "evaluation")], capsys)
+    assert code == 0, err
+    assert np.asarray(Image.open(tmp_path / "evaluation" / "testing_sample_0.png")).shape == (24, 24, 4)
