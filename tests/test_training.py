@@ -156,42 +156,22 @@ def test_consistent_pairs_share_one_intensity_scale(tiny_crops):
         make_pairs(crops, "paper", 3)
 
 
-def test_a_network_trained_a_few_steps_beats_nearest_neighbour_on_its_training_pairs(tiny_crops, tmp_path):
-    from mrisr.crops import consistent_pairs
-    from mrisr.metrics import score_images
+def test_a_network_trained_a_few_steps_beats_nearest_neighbour_on_its_training_pairs(tmp_path):
+    from scipy.ndimage import gaussian_filter
 
-    crops = consistent_pairs(read_crops(tiny_crops), 2)
-    split = make_split(crops.indices, crops.labels)
-    run = train_cnn(crops, split, settings(loss_setup="L1", arch="espcn", epochs=15, batch_size=4,
+    from mrisr.crops import CropSet, consistent_pairs
+    from mrisr.imaging import grey_to_bone_rgba, min_max_normalise
+    from mrisr.metrics import bicubic_upscale, score_images
+
+    rng = np.random.default_rng(0)  # smooth random images: structure a network can learn
+    grey = [min_max_normalise(gaussian_filter(rng.random((16, 16)), 2.0)) for _ in range(40)]
+    targets = grey_to_bone_rgba(np.stack(grey))
+    crops = consistent_pairs(CropSet(np.arange(40), targets[:, ::2, ::2], targets, None, None, tmp_path), 2)
+    split = make_split(crops.indices, seed=0)
+    run = train_cnn(crops, split, settings(loss_setup="L1", arch="espcn", epochs=20, batch_size=8, patience=100,
                                            learning_rate=3e-3, lr_schedule="constant"), tmp_path, verbose=0)
     train = crops.subset(split.train)
     nearest = train.inputs.repeat(2, axis=1).repeat(2, axis=2)
     model_scores = score_images(train.targets, np.clip(run.model.predict(train.inputs, verbose=0), 0, 1))
-    assert model_scores.mean_psnr > score_images(train.targets, nearest).mean_psnr
-
-
-@pytest.mark.parametrize("stop", ["epochs", "early_stopping"])
-def test_with_ema_the_final_weights_are_the_averaged_ones_however_training_stops(tiny_crops, tmp_path, stop):
-    import keras
-
-    crops, split = crops_and_split(tiny_crops)
-    seen = {}
-
-    class RecordValidationWeights(keras.callbacks.Callback):
-        def on_test_begin(self, logs=None):  # the weights validation sees: the EMA
-            seen["validated"] = [w.copy() for w in self.model.get_weights()]
-
-    original_fit = keras.Model.fit
-
-    def fit_with_recorder(self, *args, callbacks=(), **kwargs):
-        return original_fit(self, *args, callbacks=list(callbacks) + [RecordValidationWeights()], **kwargs)
-
-    changes = dict(patience=1, epochs=30, learning_rate=0.5) if stop == "early_stopping" else dict(epochs=3)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(keras.Model, "fit", fit_with_recorder)
-        run = train_cnn(crops, split, settings(arch="espcn", ema=True, lr_schedule="constant", **changes),
-                        tmp_path, verbose=0)
-    if stop == "early_stopping":
-        assert run.phase_records[0]["stopped_early"]
-    for final, validated in zip(run.model.get_weights(), seen["validated"]):
-        np.testing.assert_array_equal(final, validated)
+    assert model_scores.mean_psnr > score_images(train.targets, nearest).mean_psnr + 1.0
+    assert model_scores.mean_psnr > score_images(train.targets, bicubic_upscale(train.inputs, 16)).mean_psnr
