@@ -1,6 +1,6 @@
 """Upscale a whole MRI image or volume with a trained model.
 
-    python3 upscale.py pretrained/demo_edsr_x2.keras scan.nii.gz scan_x2.nii.gz
+    python3 upscale.py pretrained/demo_espcn_x2.keras scan.nii.gz scan_x2.nii.gz
     python3 upscale.py CNN_models/CNN_edsr_L1_model.keras slice.dcm slice_x2.dcm
     python3 upscale.py bicubic image.png image_x2.png
 """
