@@ -79,12 +79,11 @@ def _read_picture(path, axis):
     from PIL import Image
 
     with Image.open(path) as image:
+        if image.mode in ("P", "1", "CMYK", "YCbCr", "LAB", "HSV"):
+            image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+        elif image.mode == "LA":
+            image = image.convert("RGBA")
         mode = image.mode
-        if mode in ("P", "1", "CMYK", "YCbCr", "LAB", "HSV"):
-            image, mode = image.convert("RGBA" if "transparency" in image.info else "RGB"), None
-            mode = image.mode
-        if mode == "LA":
-            image, mode = image.convert("RGBA"), "RGBA"
         pixels = np.asarray(image)
     if mode == "I;16" and pixels.dtype != np.uint16:
         pixels = pixels.astype(np.uint16)
@@ -227,7 +226,6 @@ def _write_nifti(source, pixels, path, scale):
 
 
 def _write_dicom(source, pixels, path, scale):
-    import pydicom
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
     dataset = copy.deepcopy(source.header)  # a shallow copy would share (and change) the source's elements
@@ -245,12 +243,4 @@ def _write_dicom(source, pixels, path, scale):
     description = str(getattr(dataset, "SeriesDescription", "")).strip()
     dataset.SeriesDescription = (description + f" upscaled x{scale}").strip()[:64]
     dataset.ImageType = ["DERIVED", "SECONDARY"]
-    pydicom.dcmwrite(path, dataset, enforce_file_format=True) if _has_enforce() else dataset.save_as(path)
-
-
-def _has_enforce():
-    import inspect
-
-    import pydicom
-
-    return "enforce_file_format" in inspect.signature(pydicom.dcmwrite).parameters
+    dataset.save_as(path, enforce_file_format=True)

@@ -121,15 +121,11 @@ class FixedSizeUpscaler(Upscaler):
 def receptive_margin(network):
     """Input pixels of context each output pixel needs: the sum of the convolutions' radii, +2 for
     the cubic skip, rounded up to a multiple of 8."""
-    from mrisr.models import CubicUpsample
-
-    radius = 2
+    radius = 2  # the cubic skip's taps
     for layer in _all_layers(network):
         kernel = getattr(layer, "kernel_size", None)
         if kernel is not None:
             radius += max(kernel) // 2
-        elif isinstance(layer, CubicUpsample):
-            radius += 0
     return int(np.ceil(radius / 8) * 8)
 
 
