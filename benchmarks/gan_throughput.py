@@ -8,7 +8,10 @@ authors' code) it measures, each in its own process:
 - this project's step: one keras.Model.train_step run by fit as one graph (and,
   with --with-xla, compiled with XLA, which is slower on this CPU).
 Timings are medians of per-step times after warm-up, scaled to an epoch of 2450
-pairs at batch 128 (the paper's training set and batch). FLOPs are counted layer
+pairs at batch 128 (the paper's training set and batch). The ceiling row times
+TensorFlow's convolution kernels alone (forward, input gradient, filter
+gradient, each on its own, summed as a step calls them): no step built on
+those kernels can be faster. FLOPs are counted layer
 by layer (a multiply-add = 2 FLOPs); the limit is NumPy's float32 2048x2048 matmul.
 
     python3 benchmarks/gan_throughput.py [--steps 8] [--repeats 2]
@@ -28,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from machine import copy_gbps, layer_flops, matmul_gflops, step_timer  # noqa: E402
+from machine import conv_kernel_seconds, conv_layers, copy_gbps, layer_flops, matmul_gflops, step_timer  # noqa: E402
 
 PAIRS, BATCH = 2450, 128
 VARIANTS = ("plain loop (predict + 2 x train_on_batch)", "fit, one train_step (the default here)",
@@ -50,6 +53,21 @@ def flops_per_pair(generator, discriminator):
     discriminator_step = g_forward + 2 * (d_forward + d_forward + (d_forward - d[0]))
     generator_step = g_forward + d_forward + d_forward + g_forward + (g_forward - g[0])
     return discriminator_step + generator_step, g, d
+
+
+def kernel_seconds_per_step(generator, discriminator):
+    """Seconds of one GAN step spent in TensorFlow's convolution kernels alone, each timed on its own
+    and summed as the step calls them (see flops_per_pair): no step built on these kernels is faster."""
+    g, d = conv_layers(generator), conv_layers(discriminator)
+    # Discriminator step: the fakes (generator forward), then the discriminator on the real and
+    # generated batch, with weight gradients and input gradients below its first layer.
+    seconds = sum(conv_kernel_seconds(layer, BATCH, input_gradient=False, filter_gradient=False) for layer in g)
+    seconds += sum(conv_kernel_seconds(layer, 2 * BATCH, input_gradient=i > 0) for i, layer in enumerate(d))
+    # Generator step: the frozen discriminator's forward and input gradients, then the generator's
+    # forward, weight gradients and input gradients below its first layer.
+    seconds += sum(conv_kernel_seconds(layer, BATCH, filter_gradient=False) for layer in d)
+    seconds += sum(conv_kernel_seconds(layer, BATCH, input_gradient=i > 0) for i, layer in enumerate(g))
+    return seconds
 
 
 def plain_loop_steps(generator, discriminator, inputs, targets, steps):
@@ -149,6 +167,10 @@ def main():
             for variant in variants:
                 results[variant].append(run_child(variant, strides, args.steps))
         plain = float(np.median(results[VARIANTS[0]])) * steps_per_epoch
+        ceiling = kernel_seconds_per_step(generator, discriminator) * steps_per_epoch
+        achieved = epoch_flops / ceiling / 1e9
+        print(f"  {'TF convolution kernels alone (the ceiling)':<44} {ceiling:6.1f} s/epoch  {achieved:6.1f} GFLOP/s  "
+              f"{100 * achieved / limit:5.1f}% of the FLOP limit  {plain / ceiling:.2f}x plain")
         for variant in variants:
             epoch_seconds = float(np.median(results[variant])) * steps_per_epoch
             achieved = epoch_flops / epoch_seconds / 1e9

@@ -66,3 +66,53 @@ def step_timer():
             self.times.append(time.perf_counter() - self.start)
 
     return StepTimer()
+
+
+def median_seconds(function, repeats=5):
+    """Median seconds of `function()` (returning a tensor or a list of them) after two warm-up calls."""
+    def run():
+        result = function()
+        for tensor in result if isinstance(result, (list, tuple)) else [result]:
+            tensor.numpy()
+
+    run()
+    run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def conv_kernel_seconds(layer, batch, forward=True, input_gradient=True, filter_gradient=True, repeats=3):
+    """Seconds of TensorFlow's own kernels for one Keras Conv2D layer at `batch`, each timed alone:
+    the forward convolution, the gradient of its input and the gradient of its filter (the sum of
+    the wanted ones). No bias, activation or memory traffic between layers: a lower bound."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    height, width, channels = layer.input.shape[1:]
+    out_height, out_width, filters = layer.output.shape[1:]
+    images = tf.constant(rng.random((batch, height, width, channels), dtype=np.float32))
+    kernel = tf.constant(rng.random((*layer.kernel_size, channels, filters), dtype=np.float32))
+    output_gradient = tf.constant(rng.random((batch, out_height, out_width, filters), dtype=np.float32))
+    strides, padding = [1, *layer.strides, 1], layer.padding.upper()
+    kernels = []
+    if forward:
+        kernels.append(tf.function(lambda: tf.nn.conv2d(images, kernel, strides, padding)))
+    if input_gradient:
+        kernels.append(tf.function(lambda: tf.raw_ops.Conv2DBackpropInput(
+            input_sizes=tf.shape(images), filter=kernel, out_backprop=output_gradient, strides=strides,
+            padding=padding)))
+    if filter_gradient:
+        kernels.append(tf.function(lambda: tf.raw_ops.Conv2DBackpropFilter(
+            input=images, filter_sizes=tf.shape(kernel), out_backprop=output_gradient, strides=strides,
+            padding=padding)))
+    return sum(median_seconds(kernel_call, repeats) for kernel_call in kernels)
+
+
+def conv_layers(model):
+    import keras
+
+    return [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]

@@ -4,9 +4,13 @@ Prints the machine's float32 matmul GFLOP/s (NumPy, 2048x2048) and memory copy
 GB/s, the paper CNN's FLOPs per training sample counted layer by layer and the
 bytes of weights and optimizer state moved per step, then milliseconds per
 sample of `model.fit` at batch 32 for each training-step variant, with the ratio
-of achieved GFLOP/s to the matmul limit. Each variant runs in its own process
-(the allocator is chosen when TensorFlow starts); variants alternate, each is
-measured `--repeats` times, and the median of the per-step medians is reported.
+of achieved GFLOP/s to the matmul limit. Before that, the parts a step must run
+(the convolutions' forward pass and gradients, the dense layer's three
+products, Adam's update of the dense kernel) are timed alone, each the faster of
+XLA and TensorFlow's kernels: their sum bounds any step that does not fuse
+across them. Each variant runs in its own process (the allocator is chosen when
+TensorFlow starts); variants alternate, each is measured `--repeats` times, and
+the median of the per-step medians is reported.
 
     python3 benchmarks/train_throughput.py [--batch-size 32] [--steps 10] [--repeats 2]
 """
@@ -24,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from machine import copy_gbps, layer_flops, matmul_gflops, step_timer  # noqa: E402
+from machine import copy_gbps, layer_flops, matmul_gflops, median_seconds, step_timer  # noqa: E402
 
 VARIANTS = {
     "plain fit (no XLA, system allocator)": {"xla": False, "bfc": False},
@@ -42,6 +46,47 @@ def time_fit(model, inputs, targets, batch_size, steps):
     timer = step_timer()
     model.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False, callbacks=[timer])
     return float(np.median(timer.times))
+
+
+def kernel_seconds(model, batch_size):
+    """Seconds per step of the parts a training step of the paper CNN must run, each timed alone:
+    the convolutions' forward pass and gradients, the dense layer's three products (for each part
+    the faster of XLA and TensorFlow's own kernels) and Keras's Adam update of the dense kernel
+    compiled with XLA. Their sum bounds any step that does not fuse across these parts."""
+    import keras
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    dense = next(layer for layer in model.layers if isinstance(layer, keras.layers.Dense))
+    features = keras.Model(model.inputs, dense.input)
+    images = tf.constant(rng.random((batch_size, *model.input_shape[1:]), dtype=np.float32))
+    inputs = tf.constant(rng.random((batch_size, dense.input.shape[-1]), dtype=np.float32))
+    output_gradient = tf.constant(rng.random((batch_size, dense.units), dtype=np.float32))
+    kernel = tf.Variable(rng.random(dense.kernel.shape, dtype=np.float32))
+
+    def convolutions():
+        with tf.GradientTape() as tape:
+            flat = features(images, training=True)
+        return tape.gradient(flat, features.trainable_variables, output_gradients=inputs)
+
+    parts = {
+        "convolutions, forward and gradients": convolutions,
+        "dense forward x @ W": lambda: tf.matmul(inputs, kernel),
+        "dense input gradient dz @ W^T": lambda: tf.matmul(output_gradient, kernel, transpose_b=True),
+        "dense weight gradient x^T @ dz": lambda: tf.matmul(inputs, output_gradient, transpose_a=True),
+    }
+    seconds = {name: min(median_seconds(tf.function(part, jit_compile=xla), 3) for xla in (True, False))
+               for name, part in parts.items()}
+    gradient = parts["dense weight gradient x^T @ dz"]()
+    optimizer = keras.optimizers.Adam()
+    optimizer.build([kernel])
+
+    def update():
+        optimizer.apply([gradient], [kernel])
+        return kernel[0, 0]
+
+    seconds["Adam update of the dense kernel (XLA)"] = median_seconds(tf.function(update, jit_compile=True), 3)
+    return seconds
 
 
 def child(variant, batch_size, steps):
@@ -98,6 +143,16 @@ def main():
     step_bytes = 10 * 4 * parameters
     print(f"  weights and optimizer state moved per step: about {step_bytes / 1e9:.1f} GB "
           f"(10 passes over {4 * parameters / 1e9:.2f} GB)")
+    parts = kernel_seconds(model, args.batch_size)
+    ceiling = sum(parts.values())
+    print(f"\nParts of one step at batch {args.batch_size}, each timed alone, the faster of XLA and "
+          "TensorFlow (ms per step):")
+    for name, seconds in parts.items():
+        print(f"  {name:<40} {1000 * seconds:7.1f}")
+    achieved = training * args.batch_size / ceiling / 1e9
+    print(f"  {'sum (a bound without fusion across parts)':<40} {1000 * ceiling:7.1f}  = "
+          f"{1000 * ceiling / args.batch_size:.1f} ms/sample, {achieved:.1f} GFLOP/s, "
+          f"{100 * achieved / limit:.1f}% of the FLOP limit")
     del model
 
     results = {name: [] for name in VARIANTS}
