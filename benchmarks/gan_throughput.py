@@ -10,9 +10,10 @@ authors' code) it measures, each in its own process:
 Timings are medians of per-step times after warm-up, scaled to an epoch of 2450
 pairs at batch 128 (the paper's training set and batch). The ceiling row times
 TensorFlow's convolution kernels alone (forward, input gradient, filter
-gradient, each on its own, summed as a step calls them): no step built on
-those kernels can be faster. FLOPs are counted layer
-by layer (a multiply-add = 2 FLOPs); the limit is NumPy's float32 2048x2048 matmul.
+gradient, each on its own, summed as a step calls them): a step built on those
+kernels beats it only by running kernels side by side. FLOPs are counted layer
+by layer (a multiply-add = 2 FLOPs); the limit is NumPy's float32 2048x2048
+matmul.
 
     python3 benchmarks/gan_throughput.py [--steps 8] [--repeats 2]
 """
@@ -57,7 +58,7 @@ def flops_per_pair(generator, discriminator):
 
 def kernel_seconds_per_step(generator, discriminator):
     """Seconds of one GAN step spent in TensorFlow's convolution kernels alone, each timed on its own
-    and summed as the step calls them (see flops_per_pair): no step built on these kernels is faster."""
+    and summed as the step calls them (see flops_per_pair): the ceiling of a step built on them."""
     g, d = conv_layers(generator), conv_layers(discriminator)
     # Discriminator step: the fakes (generator forward), then the discriminator on the real and
     # generated batch, with weight gradients and input gradients below its first layer.
