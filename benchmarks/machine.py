@@ -16,6 +16,26 @@ def matmul_gflops(size=2048, repeats=10):
     return 2 * size**3 / np.median(times) / 1e9
 
 
+class FlopLimit:
+    """The FLOP limit of a benchmark run: the float32 matmul GFLOP/s, read again with `measure()`
+    through the run. Load only ever slows a reading down, so the limit is the best reading."""
+
+    def __init__(self):
+        self.readings = []
+        self.measure()
+
+    def measure(self):
+        self.readings.append(matmul_gflops())
+
+    @property
+    def best(self):
+        return max(self.readings)
+
+    def describe(self):
+        return (f"float32 matmul 2048x2048 (NumPy), best of {len(self.readings)} readings through the run: "
+                f"{self.best:.0f} GFLOP/s (lowest {min(self.readings):.0f})")
+
+
 def copy_gbps(megabytes=1024, repeats=5):
     source = np.ones(megabytes * 2**20 // 4, dtype=np.float32)
     target = np.empty_like(source)
@@ -113,6 +133,7 @@ def conv_kernel_seconds(layer, batch, forward=True, input_gradient=True, filter_
 
 
 def conv_layers(model):
+    """The Conv2D layers of a model, in order."""
     import keras
 
     return [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]

@@ -1,16 +1,17 @@
 """Benchmark: training speed of the paper CNN against this machine's limits, in one run.
 
-Prints the machine's float32 matmul GFLOP/s (NumPy, 2048x2048) and memory copy
+Prints the machine's float32 matmul GFLOP/s (NumPy, 2048x2048; read again after
+every measurement, the best reading is the limit: load only slows one) and memory copy
 GB/s, the paper CNN's FLOPs per training sample counted layer by layer and the
 bytes of weights and optimizer state moved per step, then milliseconds per
 sample of `model.fit` at batch 32 for each training-step variant, with the ratio
 of achieved GFLOP/s to the matmul limit. Before that, the parts a step must run
 (the convolutions' forward pass and gradients, the dense layer's three
 products, Adam's update of the dense kernel) are timed alone, each the faster of
-XLA and TensorFlow's kernels: their sum bounds any step that does not fuse
-across them. Each variant runs in its own process (the allocator is chosen when
-TensorFlow starts); variants alternate, each is measured `--repeats` times, and
-the median of the per-step medians is reported.
+XLA and TensorFlow's kernels: their sum is what a step costs that runs them one
+after another, unfused. Each variant runs in its own process (the allocator is
+chosen when TensorFlow starts); variants alternate, each is measured
+`--repeats` times, and the median of the per-step medians is reported.
 
     python3 benchmarks/train_throughput.py [--batch-size 32] [--steps 10] [--repeats 2]
 """
@@ -28,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from machine import copy_gbps, layer_flops, matmul_gflops, median_seconds, step_timer  # noqa: E402
+from machine import FlopLimit, copy_gbps, layer_flops, median_seconds, step_timer  # noqa: E402
 
 VARIANTS = {
     "plain fit (no XLA, system allocator)": {"xla": False, "bfc": False},
@@ -48,11 +49,11 @@ def time_fit(model, inputs, targets, batch_size, steps):
     return float(np.median(timer.times))
 
 
-def kernel_seconds(model, batch_size):
+def step_part_seconds(model, batch_size):
     """Seconds per step of the parts a training step of the paper CNN must run, each timed alone:
     the convolutions' forward pass and gradients, the dense layer's three products (for each part
     the faster of XLA and TensorFlow's own kernels) and Keras's Adam update of the dense kernel
-    compiled with XLA. Their sum bounds any step that does not fuse across these parts."""
+    compiled with XLA. Their sum is what a step costs that runs them one after another, unfused."""
     import keras
     import tensorflow as tf
 
@@ -127,8 +128,8 @@ def main():
     from mrisr.models import paper_cnn
 
     print("Machine (measured now):")
-    limit = matmul_gflops()
-    print(f"  float32 matmul 2048x2048 (NumPy): {limit:.0f} GFLOP/s  <- the FLOP limit below")
+    limit = FlopLimit()
+    print(f"  float32 matmul 2048x2048 (NumPy): {limit.best:.0f} GFLOP/s (read again after every measurement)")
     print(f"  memory copy: {copy_gbps():.1f} GB/s (bytes read + written)")
 
     model = paper_cnn()
@@ -143,32 +144,33 @@ def main():
     step_bytes = 10 * 4 * parameters
     print(f"  weights and optimizer state moved per step: about {step_bytes / 1e9:.1f} GB "
           f"(10 passes over {4 * parameters / 1e9:.2f} GB)")
-    parts = kernel_seconds(model, args.batch_size)
-    ceiling = sum(parts.values())
+    parts = step_part_seconds(model, args.batch_size)
+    parts_total = sum(parts.values())
     print(f"\nParts of one step at batch {args.batch_size}, each timed alone, the faster of XLA and "
           "TensorFlow (ms per step):")
     for name, seconds in parts.items():
         print(f"  {name:<40} {1000 * seconds:7.1f}")
-    achieved = training * args.batch_size / ceiling / 1e9
-    print(f"  {'sum (a bound without fusion across parts)':<40} {1000 * ceiling:7.1f}  = "
-          f"{1000 * ceiling / args.batch_size:.1f} ms/sample, {achieved:.1f} GFLOP/s, "
-          f"{100 * achieved / limit:.1f}% of the FLOP limit")
+    print(f"  {'sum (one after another, no fusion)':<40} {1000 * parts_total:7.1f}")
     del model
+    limit.measure()
 
     results = {name: [] for name in VARIANTS}
     for repeat in range(args.repeats):
         for name in VARIANTS:
             results[name].append(run_child(name, args.batch_size, args.steps))
+            limit.measure()
             print(f"  [{repeat + 1}/{args.repeats}] {name}: {1000 * results[name][-1] / args.batch_size:.1f} ms/sample",
                   flush=True)
 
-    print(f"\nTraining at batch {args.batch_size} (median of {args.repeats} runs x {args.steps} steps):")
+    print(f"\nFLOP limit: {limit.describe()}")
+    print(f"Training at batch {args.batch_size} (median of {args.repeats} runs x {args.steps} steps):")
     baseline = float(np.median(results[next(iter(VARIANTS))]))
-    for name, times in results.items():
-        seconds = float(np.median(times))
+    rows = {name: float(np.median(times)) for name, times in results.items()}
+    rows["sum of the parts above, one after another"] = parts_total
+    for name, seconds in rows.items():
         achieved = training * args.batch_size / seconds / 1e9
         print(f"  {name:<44} {1000 * seconds / args.batch_size:6.1f} ms/sample {achieved:6.1f} GFLOP/s "
-              f"{100 * achieved / limit:5.1f}% of the FLOP limit, {baseline / seconds:.2f}x plain, "
+              f"{100 * achieved / limit.best:5.1f}% of the FLOP limit, {baseline / seconds:.2f}x plain, "
               f"weights+state {step_bytes / seconds / 1e9:.1f} GB/s")
 
 
