@@ -7,13 +7,7 @@ import numpy as np
 
 def matmul_gflops(size=2048, repeats=10):
     a = np.random.default_rng(0).random((size, size), dtype=np.float32)
-    a @ a
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ a
-        times.append(time.perf_counter() - start)
-    return 2 * size**3 / np.median(times) / 1e9
+    return 2 * size**3 / median_seconds(lambda: a @ a, repeats) / 1e9
 
 
 class FlopLimit:
@@ -39,13 +33,8 @@ class FlopLimit:
 def copy_gbps(megabytes=1024, repeats=5):
     source = np.ones(megabytes * 2**20 // 4, dtype=np.float32)
     target = np.empty_like(source)
-    np.copyto(target, source)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        np.copyto(target, source)
-        times.append(time.perf_counter() - start)
-    return 2 * source.nbytes / np.median(times) / 1e9  # bytes read + bytes written
+    seconds = median_seconds(lambda: np.copyto(target, source), repeats)
+    return 2 * source.nbytes / seconds / 1e9  # bytes read + bytes written
 
 
 def layer_flops(model):
@@ -88,15 +77,17 @@ def step_timer():
     return StepTimer()
 
 
-def median_seconds(function, repeats=5):
-    """Median seconds of `function()` (returning a tensor or a list of them) after two warm-up calls."""
+def median_seconds(function, repeats=5, warmups=1):
+    """Median seconds of `function()` after `warmups` untimed calls. A TensorFlow result (a tensor or
+    a list of them) is waited for by reading it back."""
     def run():
         result = function()
         for tensor in result if isinstance(result, (list, tuple)) else [result]:
-            tensor.numpy()
+            if hasattr(tensor, "numpy"):
+                tensor.numpy()
 
-    run()
-    run()
+    for _ in range(warmups):
+        run()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -129,7 +120,7 @@ def conv_kernel_seconds(layer, batch, forward=True, input_gradient=True, filter_
         kernels.append(tf.function(lambda: tf.raw_ops.Conv2DBackpropFilter(
             input=images, filter_sizes=tf.shape(kernel), out_backprop=output_gradient, strides=strides,
             padding=padding)))
-    return sum(median_seconds(kernel_call, repeats) for kernel_call in kernels)
+    return sum(median_seconds(kernel_call, repeats, warmups=2) for kernel_call in kernels)
 
 
 def conv_layers(model):

@@ -76,7 +76,7 @@ def step_part_seconds(model, batch_size):
         "dense input gradient dz @ W^T": lambda: tf.matmul(output_gradient, kernel, transpose_b=True),
         "dense weight gradient x^T @ dz": lambda: tf.matmul(inputs, output_gradient, transpose_a=True),
     }
-    seconds = {name: min(median_seconds(tf.function(part, jit_compile=xla), 3) for xla in (True, False))
+    seconds = {name: min(median_seconds(tf.function(part, jit_compile=xla), 3, warmups=2) for xla in (True, False))
                for name, part in parts.items()}
     gradient = parts["dense weight gradient x^T @ dz"]()
     optimizer = keras.optimizers.Adam()
@@ -86,7 +86,7 @@ def step_part_seconds(model, batch_size):
         optimizer.apply([gradient], [kernel])
         return kernel[0, 0]
 
-    seconds["Adam update of the dense kernel (XLA)"] = median_seconds(tf.function(update, jit_compile=True), 3)
+    seconds["Adam update of the dense kernel (XLA)"] = median_seconds(tf.function(update, jit_compile=True), 3, warmups=2)
     return seconds
 
 

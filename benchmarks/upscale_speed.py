@@ -9,14 +9,13 @@ networks with the default tile of 192 input pixels (so a 512x512 slice is 9 tile
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.machine import matmul_gflops  # noqa: E402
+from benchmarks.machine import matmul_gflops, median_seconds  # noqa: E402
 
 
 def upscalers(tile):
@@ -46,14 +45,10 @@ def main():
     for name, parameters, upscaler in upscalers(args.tile):
         if args.skip_paper_cnn and name.startswith("paper CNN"):
             continue
-        upscaler.upscale(slice_)  # warm-up: tracing and first allocation
-        times = []
-        for _ in range(args.repeats):
-            start = time.perf_counter()
-            output = upscaler.upscale(slice_)
-            times.append(time.perf_counter() - start)
+        output = upscaler.upscale(slice_)  # warm-up: tracing and first allocation
         assert output.shape == (2 * args.size, 2 * args.size)
-        print(f"{name:<38} {parameters:>12} {1000 * np.median(times):>22.1f}", flush=True)
+        seconds = median_seconds(lambda: upscaler.upscale(slice_), args.repeats, warmups=0)
+        print(f"{name:<38} {parameters:>12} {1000 * seconds:>22.1f}", flush=True)
 
 
 if __name__ == "__main__":
