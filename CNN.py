@@ -25,7 +25,8 @@ def build_parser():
         "channels); SSIM_and_MSE (0.6 SSIM + 0.4 MSE); SSIM_then_MSE (SSIM until early stopping, then MSE "
         "from the same weights with a fresh optimiser until early stopping again).")
     train.add_argument("loss", choices=ALL_LOSS_SETUPS, metavar="LOSS",
-                       help="one of " + ", ".join(LOSS_SETUPS) + " (the paper's), or L1 (beyond the paper)")
+                       help="one of " + ", ".join(LOSS_SETUPS) + " (the paper's), or L1 or PSNR (beyond the paper; "
+                       "PSNR maximises the mean of the per-image PSNR directly)")
     add_split_options(train)
     train.add_argument("--arch", choices=ARCHITECTURES, default="paper",
                        help="network: paper (default, the paper's CNN, fixed 25x25 -> 50x50); espcn (sub-pixel "

@@ -109,13 +109,15 @@ def test_resume_without_checkpoint_is_a_user_error(tiny_crops, tmp_path):
         train_cnn(crops, split, settings(), tmp_path, resume=True, verbose=0)
 
 
-def test_l1_and_augmentation_train_a_fully_convolutional_network(tiny_crops, tmp_path):
+@pytest.mark.parametrize("loss", ["L1", "PSNR"])
+def test_extra_losses_and_augmentation_train_a_fully_convolutional_network(tiny_crops, tmp_path, loss):
     crops, split = crops_and_split(tiny_crops)
-    run = train_cnn(crops, split, settings(loss_setup="L1", arch="espcn", augment=True, ema=True,
+    run = train_cnn(crops, split, settings(loss_setup=loss, arch="espcn", augment=True, ema=True,
                                            lr_schedule="cosine"), tmp_path, verbose=0)
     record = load_json(run.history_path)
     assert record["settings"]["arch"] == "espcn" and len(record["history"]["loss"]) == 2
-    assert run.model_path.name == "CNN_espcn_L1_model.keras"
+    assert np.isfinite(record["history"]["loss"]).all()
+    assert run.model_path.name == f"CNN_espcn_{loss}_model.keras"
 
 
 def test_augmentation_moves_input_and_target_together():
