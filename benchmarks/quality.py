@@ -28,6 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mrisr.cli import UserError, script_main  # noqa: E402
+from mrisr.losses import EXTRA_LOSS_SETUPS  # noqa: E402
 
 # The paper's published models on its CNN test split, measured from their published predictions
 # with this protocol (../shared/data/brain-tumor-crops/README.md). Not re-measured here.
@@ -152,7 +153,7 @@ def build_parser():
     parser.add_argument("--out", default="results", help="report folder (default results/)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--limit", type=int, default=None, help="train on the first N training pairs (quick checks)")
-    parser.add_argument("--loss", choices=("L1", "PSNR"), default="L1",
+    parser.add_argument("--loss", choices=EXTRA_LOSS_SETUPS, default="L1",
                         help="training loss of every model (default L1, the recipe of the table in README; PSNR "
                         "maximises the mean per-image PSNR directly)")
     parser.add_argument("--only", default=None,

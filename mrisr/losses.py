@@ -45,7 +45,7 @@ def psnr_loss(y_true, y_pred):
     channel, such as the crops' alpha, shifts every value by the same amount, not the gradient.)"""
     import tensorflow as tf
 
-    mse = tf.reduce_mean(tf.square(tf.cast(y_true, y_pred.dtype) - y_pred), axis=[1, 2, 3])
+    mse = mse_loss(y_true, y_pred)
     return (10.0 / tf.math.log(tf.constant(10.0, mse.dtype))) * tf.math.log(mse + 1e-10)
 
 
