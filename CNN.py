@@ -7,7 +7,7 @@
 import argparse
 import sys
 
-from mrisr.cli import UserError, add_pairs_options, add_split_options, script_main
+from mrisr.cli import UserError, add_pairs_options, add_split_options, check_numbers, script_main, split_options
 from mrisr.losses import ALL_LOSS_SETUPS, LOSS_SETUPS
 
 ARCHITECTURES = ("paper", "espcn", "edsr", "edsr_global", "edsr_minmax")  # mrisr.models.CNN_ARCHITECTURES (kept light)
@@ -27,7 +27,7 @@ def build_parser():
     train.add_argument("loss", choices=ALL_LOSS_SETUPS, metavar="LOSS",
                        help="one of " + ", ".join(LOSS_SETUPS) + " (the paper's), or L1 or PSNR (beyond the paper; "
                        "PSNR maximises the mean of the per-image PSNR directly)")
-    add_split_options(train)
+    add_split_options(train, training=True)
     train.add_argument("--arch", choices=ARCHITECTURES, default="paper",
                        help="network: paper (default, the paper's CNN, fixed 25x25 -> 50x50); espcn (sub-pixel "
                        "network, 21k parameters); edsr (residual network, 631k parameters); edsr_global (edsr "
@@ -63,7 +63,11 @@ def build_parser():
                        help="do not compile the training step with XLA (default: XLA on; it changes "
                        "speed, not the arithmetic's meaning)")
     train.add_argument("--resume", action="store_true",
-                       help="continue an interrupted run from its last checkpoint (same command otherwise)")
+                       help="continue an interrupted run from its last checkpoint; every setting and the crops "
+                       "must be those of the interrupted run (a difference is named and refused)")
+    train.add_argument("--overwrite", action="store_true",
+                       help="start afresh even though an interrupted run of the same model is checkpointed "
+                       "(deletes that checkpoint; default: refuse and say so)")
     train.add_argument("--quiet", action="store_true", help="no per-batch progress bar")
 
     evaluate = commands.add_parser(
@@ -73,8 +77,8 @@ def build_parser():
     evaluate.add_argument("model_path", metavar="MODEL_PATH", help="a .keras file written by CNN.py train")
     evaluate.add_argument("loss", nargs="?", choices=ALL_LOSS_SETUPS, metavar="LOSS",
                           help="the loss setup the model was trained with (only names the output; optional)")
-    add_split_options(evaluate)
-    add_pairs_options(evaluate)
+    add_split_options(evaluate, evaluating=True)
+    add_pairs_options(evaluate, evaluating=True)
     evaluate.add_argument("--self-ensemble", action="store_true",
                           help="average the predictions of the eight flips and rotations of each input "
                           "(beyond the paper; for square crops)")
@@ -88,12 +92,13 @@ def command_train(args):
     from mrisr.splits import split_crop_set
     from mrisr.training import CNNSettings, train_cnn
 
-    for name in ("epochs", "batch_size", "patience", "limit", "scale", "time_limit"):
-        value = getattr(args, name)
-        if value is not None and value <= 0:
-            raise UserError(f"--{name.replace('_', '-')} must be positive")
+    check_numbers(args, positive=("epochs", "batch_size", "patience", "limit", "time_limit", "lr"),
+                  non_negative=("decay",))
+    if args.scale is not None and args.scale < 2:
+        raise UserError(f"--scale must be at least 2, got {args.scale}")
+    options = split_options(args)
     crops = read_crops(args.crops)
-    split = split_crop_set(crops, args.seed, args.by_patient, args.test_split, args.test_split_model)
+    split = split_crop_set(crops, options)
     print(f"{len(crops)} crops from {args.crops}; split {split.method}: "
           "train {}, validation {}, test {}".format(*split.sizes()))
     paper = args.arch == "paper"
@@ -109,9 +114,9 @@ def command_train(args):
         time_limit_minutes=args.time_limit, pairs=args.pairs, scale=args.scale,
     )
     extra = {"crops": str(args.crops), "split": split.method, "test_split": args.test_split,
-             "by_patient": args.by_patient}
+             "splits_file": args.splits, "by_patient": args.by_patient}
     run = train_cnn(crops, split, settings, args.models_dir, resume=args.resume,
-                    verbose=2 if args.quiet else 1, extra=extra)
+                    verbose=2 if args.quiet else 1, extra=extra, overwrite=args.overwrite)
     print(f"Saved {run.model_path} and {run.history_path} after {len(run.history['epoch'])} epoch(s) "
           f"in {run.seconds:.0f} s")
 
@@ -119,7 +124,11 @@ def command_train(args):
 def command_evaluate(args):
     from mrisr.evaluation import evaluate_model_file
 
-    evaluate_model_file(args.model_path, args, "CNN", f" ({args.loss or 'loss setup not given'})")
+    if args.scale is not None and args.scale < 2:
+        raise UserError(f"--scale must be at least 2, got {args.scale}")
+    evaluate_model_file(args.model_path, args.crops, split_options(args), "CNN",
+                        f" ({args.loss or 'loss setup not given'})", pairs=args.pairs, scale=args.scale,
+                        out_dir=args.out, self_ensemble=args.self_ensemble, allow_overlap=args.allow_overlap)
 
 
 @script_main

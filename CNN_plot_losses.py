@@ -25,14 +25,14 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     from mrisr.losses import LOSS_SETUPS
     from mrisr.plots import plot_cnn_losses
-    from mrisr.storage import load_json
+    from mrisr.training import read_cnn_history
 
     models_dir = Path(args.models_dir)
     histories, missing = {}, []
     for setup in LOSS_SETUPS:
         path = models_dir / f"CNN_{setup}_model_history.json"
         if path.is_file():
-            histories[setup] = load_json(path)
+            histories[setup] = read_cnn_history(path)
         else:
             missing.append(path.name)
     if missing:

@@ -7,7 +7,7 @@
 import argparse
 import sys
 
-from mrisr.cli import UserError, add_split_options, parse_int_list, script_main
+from mrisr.cli import UserError, add_split_options, check_numbers, parse_int_list, script_main, split_options
 
 
 def build_parser():
@@ -24,7 +24,7 @@ def build_parser():
         "(scoreGenerator = mean D(G(x)), scoreDiscriminator = 0.5 mean D(y) + 0.5 mean(1 - D(G(x)))) and the "
         "generator's PSNR and SSIM are computed on the validation set.")
     train.add_argument("epochs", type=int, metavar="EPOCHS", help="number of epochs (the paper: 1000)")
-    add_split_options(train, default_model="GAN")
+    add_split_options(train, default_model="GAN", training=True)
     train.add_argument("--models-dir", default="GAN_models", help="where models go (default GAN_models)")
     train.add_argument("--score-plot-dir", default="GAN_Score_plot",
                        help="where the score plot goes (default GAN_Score_plot)")
@@ -48,13 +48,18 @@ def build_parser():
     train.add_argument("--xla", action="store_true",
                        help="compile the training step with XLA (default off: on this CPU XLA's convolutions "
                        "made the step slower; try it on a GPU)")
-    train.add_argument("--resume", action="store_true", help="continue an interrupted run from its checkpoint")
+    train.add_argument("--resume", action="store_true",
+                       help="continue an interrupted run from its checkpoint; every setting and the crops must be "
+                       "those of the interrupted run (a difference is named and refused)")
+    train.add_argument("--overwrite", action="store_true",
+                       help="start afresh even though an interrupted run is checkpointed in --models-dir (deletes "
+                       "that checkpoint; default: refuse and say so)")
     train.add_argument("--quiet", action="store_true", help="no per-batch progress bar")
 
     evaluate = commands.add_parser(
         "evaluate", help="predict the test set with the generator; metrics.csv and a summary against bicubic")
     evaluate.add_argument("model_path", metavar="MODEL_PATH", help="generator .keras file, or the GAN models folder")
-    add_split_options(evaluate, default_model="GAN")
+    add_split_options(evaluate, default_model="GAN", evaluating=True)
     evaluate.add_argument("--out", default=None,
                           help="output folder (default: <generator path without suffix>_testing_predictions/)")
     return parser
@@ -67,17 +72,15 @@ def command_train(args):
 
     if args.epochs <= 0:
         raise UserError("EPOCHS must be positive")
-    for name in ("batch_size", "limit"):
-        value = getattr(args, name)
-        if value is not None and value <= 0:
-            raise UserError(f"--{name.replace('_', '-')} must be positive")
+    check_numbers(args, positive=("batch_size", "limit"), non_negative=("adversarial_weight",))
     if args.pretrain_epochs < 0 or args.snapshot_every < 0:
         raise UserError("--pretrain-epochs and --snapshot-every must not be negative")
     strides = tuple(parse_int_list(args.disc_strides, "--disc-strides", count=4))
     if args.content_loss == "none" and args.adversarial_weight is not None:
         raise UserError("--adversarial-weight needs a --content-loss")
+    options = split_options(args)
     crops = read_crops(args.crops)
-    split = split_crop_set(crops, args.seed, args.by_patient, args.test_split, args.test_split_model)
+    split = split_crop_set(crops, options)
     print(f"{len(crops)} crops from {args.crops}; split {split.method}: "
           "train {}, validation {}, test {}".format(*split.sizes()))
     settings = GANSettings(
@@ -87,10 +90,10 @@ def command_train(args):
         snapshot_every=args.snapshot_every,
     )
     extra = {"crops": str(args.crops), "split": split.method, "test_split": args.test_split,
-             "by_patient": args.by_patient}
+             "splits_file": args.splits, "by_patient": args.by_patient}
     try:
         run = train_gan(crops, split, settings, args.models_dir, args.score_plot_dir, resume=args.resume,
-                        verbose=2 if args.quiet else 1, extra=extra)
+                        verbose=2 if args.quiet else 1, extra=extra, overwrite=args.overwrite)
     except ValueError as error:  # an unknown generator name
         raise UserError(str(error)) from None
     print(f"Saved {run.generator_path}, {run.discriminator_path} and {run.history_path}; "
@@ -101,7 +104,8 @@ def command_evaluate(args):
     from mrisr.evaluation import evaluate_model_file
     from mrisr.gan import find_generator
 
-    evaluate_model_file(find_generator(args.model_path), args, "GAN")
+    evaluate_model_file(find_generator(args.model_path), args.crops, split_options(args), "GAN",
+                        out_dir=args.out, allow_overlap=args.allow_overlap)
 
 
 @script_main

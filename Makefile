@@ -52,8 +52,8 @@ pretrained: venv
 	$(PY) CNN.py train L1 --arch espcn --pairs consistent --augment --ema --epochs 1000 --patience 1000 \
 	  --time-limit 2 --crops $(PRETRAINED_CROPS) --models-dir $(PRETRAINED_CROPS)/models --quiet
 	mkdir -p pretrained
-	cp $(PRETRAINED_CROPS)/models/CNN_espcn_L1_model.keras pretrained/demo_espcn_x2.keras
-	cp $(PRETRAINED_CROPS)/models/CNN_espcn_L1_model_history.json pretrained/demo_espcn_x2_history.json
+	cp $(PRETRAINED_CROPS)/models/CNN_espcn_L1_consistent_x2_model.keras pretrained/demo_espcn_x2.keras
+	cp $(PRETRAINED_CROPS)/models/CNN_espcn_L1_consistent_x2_model_history.json pretrained/demo_espcn_x2_history.json
 
 clean:
 	rm -rf $(DEMO_DIR)

@@ -8,7 +8,7 @@
 import argparse
 import sys
 
-from mrisr.cli import add_split_options, script_main
+from mrisr.cli import add_split_options, script_main, split_options
 
 
 def build_parser():
@@ -26,8 +26,12 @@ def main(argv=None):
     from mrisr.crops import read_crops
     from mrisr.splits import patients_shared, split_crop_set, write_splits_csv
 
+    from mrisr.storage import check_output_path
+
+    options = split_options(args)
+    check_output_path(args.out)
     crops = read_crops(args.crops)
-    split = split_crop_set(crops, args.seed, args.by_patient, args.test_split, args.test_split_model)
+    split = split_crop_set(crops, options)
     train, validation, test = split.sizes()
     print(f"{len(crops)} crops from {args.crops}; split: {split.method}")
     print(f"train {train}, validation {validation}, test {test}")
@@ -41,7 +45,8 @@ def main(argv=None):
         print(f"{shared} of {total} test patients also appear in training"
               + ("" if args.by_patient else " (use --by-patient to keep patients apart)"))
     write_splits_csv(args.out, split)
-    print(f"Wrote {args.out}")
+    print(f"Wrote {args.out}; train on exactly this split with CNN.py train ... --splits {args.out} "
+          "(GAN.py likewise)")
 
 
 if __name__ == "__main__":

@@ -37,6 +37,9 @@ def build_parser():
                         help="centre the square on the tumour's box (default: anchored at the box's "
                         "top-left corner, as the authors' code)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N slices (quick runs)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the crops already in --out-dir, whole (default: refuse to touch a folder "
+                        "that holds crops, so old and new crops never mix)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -44,11 +47,13 @@ def build_parser():
 @script_main
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    sizes = parse_int_list(args.sizes, "--sizes", count=2)
+    from mrisr.crops import MAX_CROP_SIDE
+
+    sizes = parse_int_list(args.sizes, "--sizes", count=2, maximum=MAX_CROP_SIDE)
     if sizes[0] >= sizes[1]:
         raise UserError(f"--sizes: the input side must be smaller than the target side, got {args.sizes}")
-    if args.margin < 0:
-        raise UserError("--margin must not be negative")
+    if args.margin < 0 or args.margin > 10_000:
+        raise UserError(f"--margin must be between 0 and 10000 pixels, got {args.margin}")
     if args.limit is not None and args.limit <= 0:
         raise UserError("--limit must be positive")
 
@@ -57,11 +62,13 @@ def main(argv=None):
 
     source = open_source(args.source, args.data_dir, args.limit)
     print(f"Source: {source.name}, {source.count} slices" + (" (DEMO DATA, not patient data)" if source.is_demo else ""))
-    summary = extract_crops(source, args.out_dir, sizes, args.margin, args.centre, progress=not args.quiet)
+    summary = extract_crops(source, args.out_dir, sizes, args.margin, args.centre, progress=not args.quiet,
+                            overwrite=args.overwrite)
     print(
         f"Wrote {summary.written} crop pairs ({sizes[0]}x{sizes[0]} and {sizes[1]}x{sizes[1]}) to "
         f"{summary.out_dir}/ in {summary.seconds:.1f} s; skipped {summary.skipped_empty} slice(s) "
-        "with an empty mask."
+        f"with an empty mask and {summary.skipped_non_finite} with NaN or infinite pixels in the crop window"
+        + (f"; replaced the {summary.replaced} files of the earlier crops" if summary.replaced else "") + "."
     )
 
 

@@ -8,7 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mrisr.cli import UserError, add_split_options, parse_int_list, script_main
+from mrisr.cli import UserError, add_split_options, parse_int_list, script_main, split_options
 
 
 def build_parser():
@@ -20,7 +20,7 @@ def build_parser():
                         help="test-sample numbers k (rows), as in testing_sample_k (default 0,1,2)")
     parser.add_argument("--models-dir", default=None,
                         help="folder of the trained models (default CNN_models or GAN_models)")
-    add_split_options(parser)
+    add_split_options(parser, evaluating=True)
     parser.add_argument("--with-bicubic", action="store_true",
                         help="add a bicubic column and write each panel's PSNR against Y")
     parser.add_argument("--out-dir", default="VisualResults", help="where the figure goes (default VisualResults)")
@@ -34,13 +34,14 @@ def main(argv=None):
     if "--test-split-model" not in (argv if argv is not None else sys.argv[1:]):
         args.test_split_model = args.model
     samples = parse_int_list(args.samples, "--samples", minimum=0)
+    options = split_options(args)
     from mrisr.crops import read_crops
     from mrisr.evaluation import check_model_fits, predict
     from mrisr.losses import LOSS_LABELS, LOSS_SETUPS
     from mrisr.metrics import bicubic_upscale, psnr
     from mrisr.plots import plot_image_grid
-    from mrisr.splits import split_crop_set
-    from mrisr.storage import load_model
+    from mrisr.provenance import check_overlap, choose_test_set, read_data_record
+    from mrisr.storage import check_output_path, load_model
 
     models_dir = Path(args.models_dir or f"{args.model}_models")
     if args.model == "CNN":
@@ -51,9 +52,16 @@ def main(argv=None):
     if missing:
         raise UserError(f"missing model(s): {', '.join(missing)} (train them with {args.model}.py train)")
 
+    figure_path = Path(args.out_dir) / f"{args.model}_visual_predictions.png"
+    check_output_path(figure_path)
     crops = read_crops(args.crops)
-    test = crops.subset(split_crop_set(crops, args.seed, args.by_patient, args.test_split,
-                                       args.test_split_model).test)
+    # The test set of the first model's training record (or the split options); no model may have
+    # been trained on any of its crops.
+    records = [read_data_record(model_path) for _, model_path in models]
+    test, _ = choose_test_set(crops, records[0], options, args.allow_overlap)
+    for record in records[1:]:
+        if record is not None:
+            check_overlap(test, test.indices, record, args.allow_overlap, print)
     if max(samples) >= len(test):
         raise UserError(f"--samples: the test set has {len(test)} samples (0 to {len(test) - 1})")
     test = test.subset(test.indices[samples])
@@ -74,11 +82,10 @@ def main(argv=None):
         notes = [[""] + [f"{psnr(test.targets[r], image):.2f} dB" for image in row[1:-1]] + [""]
                  for r, row in enumerate(rows)]
     row_titles = [f"sample {k} (crop {i})" for k, i in zip(samples, test.indices)]
-    path = Path(args.out_dir) / f"{args.model}_visual_predictions.png"
     title = ("CNN predictions by loss setup" if args.model == "CNN" else "GAN generator predictions") + \
         " on test samples"
-    plot_image_grid(rows, columns, path, title, row_titles, notes)
-    print(f"Wrote {path}")
+    plot_image_grid(rows, columns, figure_path, title, row_titles, notes)
+    print(f"Wrote {figure_path}")
 
 
 if __name__ == "__main__":

@@ -167,7 +167,8 @@ def main(argv=None):
     if args.budget_minutes <= 0:
         raise UserError("--budget-minutes must be positive")
     from mrisr.crops import make_pairs, read_crops
-    from mrisr.splits import make_split, split_crop_set
+    from mrisr.provenance import choose_test_set
+    from mrisr.splits import SplitOptions, make_split, split_crop_set
 
     out_dir = Path(args.out)
     models_dir = out_dir / "models"
@@ -181,7 +182,7 @@ def main(argv=None):
     budget = args.budget_minutes / total_share  # the chosen jobs share the whole budget
 
     crops = read_crops(args.crops)
-    split = split_crop_set(crops, None, False, args.test_split, args.test_split_model)
+    split = split_crop_set(crops, SplitOptions(test_split=args.test_split, test_split_model=args.test_split_model))
     demo = read_crops(demo_crops(out_dir, args.demo_crops)) if "demo" in only or "consistent" in only else None
     started = time.perf_counter()
     sections, record = {}, {"budget_minutes": args.budget_minutes, "loss": args.loss, "crops": str(args.crops),
@@ -198,7 +199,12 @@ def main(argv=None):
                 train_set, train_split = crops, split
             run = train_job(job, train_set, train_split, budget, models_dir, args.batch_size, args.limit)
             validation = make_pairs(train_set, job.pairs, job.scale).subset(train_split.validation)
-            test_set = make_pairs(crops, job.pairs, job.scale).subset(split.test)
+            # The test set from the run's own record (real crops), or the real test split as an external
+            # test set for a demo-trained model; either way checked for crops the model was trained on.
+            options = SplitOptions() if job.train_on == "real" else SplitOptions(
+                test_split=args.test_split, test_split_model=args.test_split_model)
+            test_set, _ = choose_test_set(crops, run.data, options)
+            test_set = make_pairs(test_set, job.pairs, job.scale)
             for self_ensemble in (False, True):
                 name = job.name + (" + x8 self-ensemble" if self_ensemble else "")
                 _, _, validation_scores, _ = evaluate_on(run.model, validation, self_ensemble)
@@ -280,8 +286,11 @@ def write_report(out_dir, sections, record, args, seconds):
                   f"Consistent pairs x2. Real-trained model on all {count} crops of the demo source (MNI152 "
                   "template, a different scanner and contrast), and a model trained on the demo crops only, on "
                   "the real test split.", "", table(rows), ""]
-    (out_dir / "RESULTS.md").write_text("\n".join(lines))
-    (out_dir / "results.json").write_text(json.dumps(record, indent=1, default=float))
+    from mrisr.storage import atomic_write
+
+    atomic_write(out_dir / "RESULTS.md", lambda temporary: Path(temporary).write_text("\n".join(lines)))
+    atomic_write(out_dir / "results.json",
+                 lambda temporary: Path(temporary).write_text(json.dumps(record, indent=1, default=float)))
     print(f"\nWrote {out_dir / 'RESULTS.md'}")
     print("\n".join(lines))
 

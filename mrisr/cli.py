@@ -1,23 +1,84 @@
-"""Shared command-line plumbing: one clear line and exit status 2 for bad input."""
+"""Shared command-line plumbing: one clear line and an exit status for every failure, never a traceback.
 
+- `UserError`: bad input (a file, an option): exit status 2.
+- `RunFailed`: the input was fine but the work could not finish safely (training diverged, a model
+  gives non-finite values): exit status 1.
+- An `OSError` (unwritable folder, full disk, a path that is a folder...) is bad input too: one line
+  naming the file, exit status 2.
+- Ctrl-C and SIGTERM raise `KeyboardInterrupt`, so every half-written file is removed on the way out.
+"""
+
+import contextlib
+import errno
 import functools
+import math
+import os
+import signal
 import sys
+import threading
 
 
 class UserError(Exception):
     """Bad input from the user: reported as one line, exit status 2, no traceback."""
 
 
+class RunFailed(Exception):
+    """Work that could not finish safely (nothing wrong was saved): one line, exit status 1."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as an interrupt so cleanups run."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def describe_os_error(error):
+    """One line for an OSError: the file and what went wrong."""
+    reason = error.strerror or str(error)
+    if error.errno == errno.ENOSPC:
+        reason = "no space left on the device (nothing was replaced)"
+    names = [name for name in (error.filename, error.filename2) if name]
+    return f"{' -> '.join(map(str, names))}: {reason}" if names else reason
+
+
 def script_main(main):
-    """Wrap a script's `main(argv)` so user errors and Ctrl-C end cleanly."""
+    """Wrap a script's `main(argv)` so failures end with one line and a clear exit status."""
 
     @functools.wraps(main)
     def wrapper(argv=None):
         try:
-            return main(argv) or 0
+            with _sigterm_as_interrupt():
+                return main(argv) or 0
         except UserError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
+        except RunFailed as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        except OSError as error:
+            print(f"error: {describe_os_error(error)}", file=sys.stderr)
+            return 2
+        except MemoryError:
+            print("error: not enough memory for this input (try smaller tiles, a smaller --scale or a "
+                  "machine with more memory)", file=sys.stderr)
+            return 2
+        except Terminated:
+            print("terminated", file=sys.stderr)
+            return 143
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             return 130
@@ -25,7 +86,25 @@ def script_main(main):
     return wrapper
 
 
-def parse_int_list(text, name="value", count=None, minimum=1):
+def option_name(name):
+    return "--" + name.replace("_", "-")
+
+
+def check_numbers(args, positive=(), non_negative=(), finite=()):
+    """Raise UserError unless each named option (attributes of `args`, None allowed) is a finite
+    number, above 0 for `positive`, at least 0 for `non_negative`."""
+    for names, test, wording in ((positive, lambda v: v > 0, "must be positive (a finite number above 0)"),
+                                 (non_negative, lambda v: v >= 0, "must not be negative (a finite number)"),
+                                 (finite, lambda v: True, "must be a finite number")):
+        for name in names:
+            value = getattr(args, name)
+            if value is None:
+                continue
+            if not math.isfinite(value) or not test(value):
+                raise UserError(f"{option_name(name)} {wording}, got {value!r}")
+
+
+def parse_int_list(text, name="value", count=None, minimum=1, maximum=None):
     """Parse '25,50' into [25, 50]; raise UserError with the option's name otherwise."""
     try:
         values = [int(part) for part in text.split(",") if part.strip()]
@@ -35,11 +114,14 @@ def parse_int_list(text, name="value", count=None, minimum=1):
         raise UserError(f"{name} needs exactly {count} numbers, got {text!r}")
     if not values or any(value < minimum for value in values):
         raise UserError(f"{name} must be whole numbers of at least {minimum}, got {text!r}")
+    if maximum is not None and any(value > maximum for value in values):
+        raise UserError(f"{name} must be whole numbers of at most {maximum}, got {text!r}")
     return values
 
 
-def add_split_options(parser, default_model="CNN"):
-    """The split options, shared by balance_data.py, CNN.py and GAN.py."""
+def add_split_options(parser, default_model="CNN", training=False, evaluating=False):
+    """The split options, shared by balance_data.py, CNN.py, GAN.py and the figures; `--splits` for
+    training and evaluating, `--allow-overlap` for evaluating."""
     parser.add_argument("--crops", default=".",
                         help="crop folder made by extract_crops.py (default: the current folder)")
     parser.add_argument("--seed", type=int, default=None,
@@ -54,14 +136,42 @@ def add_split_options(parser, default_model="CNN"):
     parser.add_argument("--test-split-model", default=default_model,
                         help="with --test-split: keep the rows whose 'model' column is this "
                         f"(default {default_model}; the paper's file has CNN and GAN)")
+    if training or evaluating:
+        parser.add_argument("--splits", default=None, metavar="FILE",
+                            help="splits.csv written by balance_data.py (crop_index,split): use exactly that "
+                            "split" + (" (the way to make the split once for every run)" if training else ""))
+    if evaluating:
+        parser.add_argument("--allow-overlap", action="store_true",
+                            help="evaluate even when the test set chosen by the split options shares crops with "
+                            "the model's training or validation crops (the overlap is printed)")
 
 
-def add_pairs_options(parser):
+def split_options(args):
+    """The split options of a parsed command line as plain values for mrisr.splits."""
+    from mrisr.splits import SplitOptions
+
+    if args.seed is not None and args.seed < 0:
+        raise UserError(f"--seed must be a whole number of at least 0, got {args.seed}")
+    return SplitOptions(seed=args.seed, by_patient=args.by_patient, test_split=args.test_split,
+                        test_split_model=args.test_split_model, splits_file=getattr(args, "splits", None))
+
+
+def add_pairs_options(parser, evaluating=False):
     """--pairs and --scale, shared by training and evaluation."""
-    parser.add_argument("--pairs", choices=("paper", "consistent"), default="paper",
-                        help="paper (default): the crops as they are, input and target each min-max normalised "
+    recorded = " (default: what the model was trained on, from its history file; else paper)" if evaluating \
+        else " (default paper)"
+    parser.add_argument("--pairs", choices=("paper", "consistent"), default=None if evaluating else "paper",
+                        help="paper: the crops as they are, input and target each min-max normalised "
                         "on its own; consistent: the target crop and its area-averaged downsample as input "
-                        "(made on the fly), the standard super-resolution set-up")
+                        "(made on the fly), the standard super-resolution set-up" + recorded)
     parser.add_argument("--scale", type=int, default=None,
                         help="upscaling factor: with --pairs consistent the downsampling factor (default 2; "
                         "targets are cut to a multiple of it); with paper pairs it must match the crops' sizes")
+
+
+def same_file(first, second):
+    """Whether two paths name the same file (through links, `..` or another spelling)."""
+    try:
+        return os.path.samefile(first, second)
+    except OSError:
+        return os.path.realpath(first) == os.path.realpath(second)

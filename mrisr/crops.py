@@ -6,6 +6,7 @@ A crop folder holds `down-scaled_cropped_images/{i}.png` (input),
 
 import csv
 import dataclasses
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -56,7 +57,8 @@ def crop_window(box, image_shape, margin=20, centre=False):
 def make_crop_pair(image, mask, sizes=(25, 50), margin=20, centre=False):
     """Crop a slice around its tumour and resize to each size: a list of grey images in [0, 1].
 
-    Returns (crops, box), or (None, None) when the mask is empty. Each crop is
+    Returns (crops, box), or (None, None) when the mask is empty, or (None, box) when the crop
+    window holds a NaN or infinite value (its crops would be blank). Each crop is
     resized with OpenCV-style cubic interpolation (no anti-aliasing) and then
     min-max normalised on its own, as the paper's code did.
     """
@@ -65,6 +67,8 @@ def make_crop_pair(image, mask, sizes=(25, 50), margin=20, centre=False):
         return None, None
     row_start, row_stop, column_start, column_stop = crop_window(box, image.shape, margin, centre)
     region = np.asarray(image, dtype=np.float64)[row_start:row_stop, column_start:column_stop]
+    if not np.isfinite(region).all():
+        return None, box
     crops = [min_max_normalise(resize_cubic(region, (size, size))) for size in sizes]
     return crops, box
 
@@ -102,17 +106,25 @@ def write_crops_csv(path, records):
 def read_crops_csv(path):
     """Read crops.csv into {crop_index: CropRecord}."""
     records = {}
-    with open(path, newline="") as file:
+    with open(path, newline="", errors="replace") as file:
         reader = csv.DictReader(file)
         missing = set(("crop_index", "label")) - set(reader.fieldnames or ())
         if missing:
             raise UserError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
-        for row in reader:
+        for line, row in enumerate(reader, start=2):
             def number(key):
                 value = row.get(key, "")
-                return int(value) if value not in ("", None) else None
+                if value in ("", None):
+                    return None
+                try:
+                    return int(value)
+                except (TypeError, ValueError):
+                    raise UserError(f"{path} line {line}: {key} {value!r} is not a whole number (a malformed "
+                                    f"{CSV_NAME}; extract_crops.py writes a correct one)") from None
 
             index = number("crop_index")
+            if index is None:
+                raise UserError(f"{path} line {line}: no crop_index")
             records[index] = CropRecord(
                 index,
                 number("label"),
@@ -139,6 +151,8 @@ class CropSet:
     labels: Optional[np.ndarray]
     patient_ids: Optional[np.ndarray]
     folder: Path
+    digests: Optional[np.ndarray] = None  # per crop: a hash of its input and target pixels
+    fingerprint: Optional[str] = None  # of the whole folder: every index with its pixels
 
     def __len__(self):
         return len(self.indices)
@@ -153,7 +167,7 @@ class CropSet:
         take = lambda array: None if array is None else array[rows]  # noqa: E731
         return CropSet(
             self.indices[rows], self.inputs[rows], self.targets[rows],
-            take(self.labels), take(self.patient_ids), self.folder,
+            take(self.labels), take(self.patient_ids), self.folder, take(self.digests), self.fingerprint,
         )
 
 
@@ -172,16 +186,43 @@ def find_input_dir(folder):
     return None
 
 
-def read_png_rgba(path):
-    """Read a PNG as float32 RGBA in [0, 1] (grey and RGB files get channels added)."""
+def read_png_rgba(path, as_uint8=False):
+    """Read a PNG as float32 RGBA in [0, 1] (grey and RGB files get channels added), or as uint8."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as image:
-            array = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
-    except (OSError, UnidentifiedImageError) as error:
+            array = np.asarray(image.convert("RGBA"))
+    except (OSError, UnidentifiedImageError, ValueError) as error:
         raise UserError(f"cannot read image {path}: {error}") from None
-    return array
+    if array.dtype != np.uint8:
+        raise UserError(f"{path}: expected 8-bit pixels, found {array.dtype}")
+    return array if as_uint8 else array.astype(np.float32) / 255.0
+
+
+def _read_same_size(files, indices, folder):
+    """Read numbered PNGs as uint8 RGBA; every one must have the size of the first."""
+    arrays, shape = [], None
+    for index in indices:
+        array = read_png_rgba(files[index], as_uint8=True)
+        if shape is None:
+            shape = array.shape
+        elif array.shape != shape:
+            raise UserError(f"{files[index]} is {array.shape[0]}x{array.shape[1]} but the crops before it in "
+                            f"{folder} are {shape[0]}x{shape[1]}: a crop folder holds crops of one size")
+        arrays.append(array)
+    return np.stack(arrays)
+
+
+def crop_digests(indices, inputs, targets):
+    """Per crop, a hash of its pixels (uint8 RGBA input and target), and one of the whole folder."""
+    import hashlib
+
+    digests = [hashlib.sha256(x.tobytes() + y.tobytes()).hexdigest()[:20] for x, y in zip(inputs, targets)]
+    whole = hashlib.sha256()
+    for index, digest in zip(indices, digests):
+        whole.update(f"{int(index)}:{digest};".encode())
+    return np.array(digests), whole.hexdigest()[:32]
 
 
 def read_crops(folder, limit=None):
@@ -208,8 +249,12 @@ def read_crops(folder, limit=None):
         raise UserError(f"{folder} holds no crops")
     if limit is not None:
         indices = indices[:limit]
-    input_array = np.stack([read_png_rgba(inputs[i]) for i in indices])
-    target_array = np.stack([read_png_rgba(targets[i]) for i in indices])
+    input_bytes = _read_same_size(inputs, indices, input_dir)
+    target_bytes = _read_same_size(targets, indices, target_dir)
+    digests, fingerprint = crop_digests(indices, input_bytes, target_bytes)
+    input_array = input_bytes.astype(np.float32) / 255.0
+    target_array = target_bytes.astype(np.float32) / 255.0
+    del input_bytes, target_bytes
     labels = patient_ids = None
     csv_path = folder / CSV_NAME
     if csv_path.is_file():
@@ -221,7 +266,8 @@ def read_crops(folder, limit=None):
             labels = np.array([records[i].label for i in indices], dtype=int)
         if all(records[i].patient_id for i in indices):
             patient_ids = np.array([records[i].patient_id for i in indices], dtype=object)
-    return CropSet(np.array(indices, dtype=int), input_array, target_array, labels, patient_ids, folder)
+    return CropSet(np.array(indices, dtype=int), input_array, target_array, labels, patient_ids, folder,
+                   digests, fingerprint)
 
 
 # --- pairs for training ------------------------------------------------------
@@ -268,39 +314,89 @@ def make_pairs(crop_set, pairs="paper", scale=None):
 # --- extraction --------------------------------------------------------------
 
 
+MAX_CROP_SIDE = 2048  # a crop larger than the slices it comes from only costs memory
+
+
 @dataclasses.dataclass
 class ExtractionSummary:
     written: int
     skipped_empty: int
     seconds: float
     out_dir: Path
+    skipped_non_finite: int = 0
+    replaced: int = 0  # crops of an earlier extraction that --overwrite replaced
 
 
-def extract_crops(source, out_dir, sizes=(25, 50), margin=20, centre=False, progress=True):
+def existing_crop_count(out_dir):
+    """How many crop files (and crops.csv) a folder already holds."""
+    out_dir = Path(out_dir)
+    count = int((out_dir / CSV_NAME).is_file())
+    for name in INPUT_DIR_ALIASES + (TARGET_DIR,):
+        if (out_dir / name).is_dir():
+            count += sum(1 for _ in (out_dir / name).iterdir())
+    return count
+
+
+def extract_crops(source, out_dir, sizes=(25, 50), margin=20, centre=False, progress=True, overwrite=False):
     """Crop every slice of a `SliceSource` and write the crop folders and crops.csv into `out_dir`.
 
-    Slices with an empty mask are skipped with a warning and counted.
+    Slices with an empty mask, or with a non-finite value inside the crop window, are skipped with a
+    warning and counted. The crops are written into a staging folder first and moved into place when
+    all are done, so an interruption leaves `out_dir` as it was. A folder that already holds crops
+    is refused unless `overwrite`, which replaces its crops whole (never a mix of old and new).
     """
+    import shutil
     import time
 
     from tqdm import tqdm
 
+    from mrisr.storage import atomic_write, remove_stale_temporaries, temporary_path
+
+    if max(sizes) > MAX_CROP_SIDE:
+        raise UserError(f"crop sides above {MAX_CROP_SIDE} pixels are not supported, got {max(sizes)}")
     start = time.perf_counter()
     out_dir = Path(out_dir)
-    input_dir, target_dir = out_dir / INPUT_DIR, out_dir / TARGET_DIR
-    for folder in (input_dir, target_dir):
-        folder.mkdir(parents=True, exist_ok=True)
-    records, skipped = [], []
-    slices = tqdm(source.iterate(), total=source.count, desc="extracting crops", unit="slice",
-                  disable=not progress)
-    for item in slices:
-        crops, box = make_crop_pair(item.image, item.mask, sizes, margin, centre)
-        if box is None:
-            skipped.append(item.index)
-            tqdm.write(f"warning: slice {item.index} has an empty tumour mask: skipped")
-            continue
-        save_crop_png(input_dir / f"{item.index}.png", crops[0])
-        save_crop_png(target_dir / f"{item.index}.png", crops[1])
-        records.append(CropRecord(item.index, item.label, item.patient_id, *box, item.source))
-    write_crops_csv(out_dir / CSV_NAME, records)
-    return ExtractionSummary(len(records), len(skipped), time.perf_counter() - start, out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out-dir {out_dir} is a file, not a folder")
+    existing = existing_crop_count(out_dir) if out_dir.is_dir() else 0
+    if existing and not overwrite:
+        raise UserError(f"{out_dir} already holds crops ({existing} files): use --overwrite to replace them "
+                        "whole, or another --out-dir")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging_name = out_dir / ".extract_crops"
+    remove_stale_temporaries(staging_name)
+    staging = temporary_path(staging_name, folder=True)
+    try:
+        input_dir, target_dir = staging / INPUT_DIR, staging / TARGET_DIR
+        for folder in (input_dir, target_dir):
+            folder.mkdir()
+        records, skipped, non_finite = [], [], []
+        slices = tqdm(source.iterate(), total=source.count, desc="extracting crops", unit="slice",
+                      disable=not progress)
+        for item in slices:
+            crops, box = make_crop_pair(item.image, item.mask, sizes, margin, centre)
+            if box is None:
+                skipped.append(item.index)
+                tqdm.write(f"warning: slice {item.index} has an empty tumour mask: skipped")
+                continue
+            if crops is None:
+                non_finite.append(item.index)
+                tqdm.write(f"warning: slice {item.index} has NaN or infinite pixels in its crop window: skipped")
+                continue
+            save_crop_png(input_dir / f"{item.index}.png", crops[0])
+            save_crop_png(target_dir / f"{item.index}.png", crops[1])
+            records.append(CropRecord(item.index, item.label, item.patient_id, *box, item.source))
+        write_crops_csv(staging / CSV_NAME, records)
+        # Swap: the old crops aside, the new ones in, then crops.csv replaced atomically.
+        old = temporary_path(staging_name, folder=True)
+        for name in INPUT_DIR_ALIASES + (TARGET_DIR,):
+            if (out_dir / name).exists():
+                os.replace(out_dir / name, old / name)
+        os.replace(input_dir, out_dir / INPUT_DIR)
+        os.replace(target_dir, out_dir / TARGET_DIR)
+        atomic_write(out_dir / CSV_NAME, lambda temporary: shutil.copyfile(staging / CSV_NAME, temporary))
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return ExtractionSummary(len(records), len(skipped), time.perf_counter() - start, out_dir, len(non_finite),
+                             existing)

@@ -41,11 +41,35 @@ def check_model_fits(model, input_shape, output_shape, name):
         raise UserError(f"{name} makes outputs of shape {model_out}, but the targets are {tuple(output_shape)}")
 
 
+def check_output_shape(model, inputs, output_shape, name):
+    """Raise UserError unless the model maps one of `inputs` to `output_shape` (fully convolutional
+    networks accept any size: a model of another scale only shows in its output)."""
+    produced = tuple(np.asarray(model.predict(inputs[:1], verbose=0)).shape[1:])
+    if produced != tuple(output_shape):
+        low = inputs.shape[1]
+        raise UserError(f"{name} makes {produced[0]}x{produced[1]} images from the {low}x{low} inputs (x"
+                        f"{produced[0] // low}), but the targets are {output_shape[0]}x{output_shape[1]} "
+                        f"(x{output_shape[0] // low}): give the --scale and --pairs the model was trained with")
+
+
+def finite_or_fail(predictions, name="the model"):
+    """Clip predictions to [0, 1]; a NaN or infinite prediction is never clipped into a number."""
+    from mrisr.cli import RunFailed
+
+    predictions = np.asarray(predictions)
+    if not np.isfinite(predictions).all():
+        count = int(np.count_nonzero(~np.isfinite(predictions)))
+        raise RunFailed(f"{name} gives {count} NaN or infinite output value(s): a diverged or corrupt model; "
+                        "refusing to use its outputs")
+    return np.clip(predictions, 0.0, 1.0)
+
+
 def predict(model, inputs, batch_size=256, self_ensemble=False):
-    """Predict in large batches, clipped to [0, 1]. With `self_ensemble` (square inputs), the mean of
-    the predictions of the eight flips and 90-degree rotations of each input, each turned back."""
+    """Predict in large batches, clipped to [0, 1] (RunFailed on a non-finite output). With
+    `self_ensemble` (square inputs), the mean of the predictions of the eight flips and 90-degree
+    rotations of each input, each turned back."""
     if not self_ensemble:
-        return np.clip(np.asarray(model.predict(inputs, batch_size=batch_size, verbose=0)), 0.0, 1.0)
+        return finite_or_fail(model.predict(inputs, batch_size=batch_size, verbose=0), model.name)
     total = 0.0
     for flip in (False, True):
         for turns in range(4):
@@ -53,21 +77,26 @@ def predict(model, inputs, batch_size=256, self_ensemble=False):
             output = np.rot90(np.asarray(model.predict(np.ascontiguousarray(variant), batch_size=batch_size,
                                                        verbose=0)), -turns, axes=(1, 2))
             total = total + (output[:, :, ::-1] if flip else output)
-    return np.clip(total / 8.0, 0.0, 1.0)
+    return finite_or_fail(total / 8.0, model.name)
 
 
 def save_rgba_png(path, image):
-    """Write a float RGBA (or RGB) image in [0, 1] as an 8-bit RGBA PNG."""
+    """Write a float RGBA (or RGB) image in [0, 1] as an 8-bit RGBA PNG (atomically)."""
     from PIL import Image
+
+    from mrisr.storage import atomic_write
 
     image = np.asarray(image)
     if image.shape[-1] == 3:
         image = np.concatenate([image, np.ones(image.shape[:-1] + (1,))], axis=-1)
-    Image.fromarray(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8), "RGBA").save(path)
+    picture = Image.fromarray(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8), "RGBA")
+    atomic_write(path, lambda temporary: picture.save(temporary, format="PNG"))
 
 
 def evaluate(model, test_set, out_dir, name="model", write_images=True, self_ensemble=False):
     """Predict the test crops, score them and bicubic, write testing_sample_{k}.png and metrics.csv."""
+    from mrisr.storage import atomic_write
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     predictions = predict(model, test_set.inputs, self_ensemble=self_ensemble)
@@ -76,34 +105,42 @@ def evaluate(model, test_set, out_dir, name="model", write_images=True, self_ens
     if write_images:
         for k, image in enumerate(predictions):
             save_rgba_png(out_dir / f"testing_sample_{k}.png", image)
-    with open(out_dir / "metrics.csv", "w", newline="") as file:
-        writer = csv.writer(file)
-        writer.writerow(("test_sample", "crop_index", "psnr", "ssim", "bicubic_psnr", "bicubic_ssim"))
-        for k, index in enumerate(test_set.indices):
-            writer.writerow((k, int(index), f"{model_scores.psnr[k]:.4f}", f"{model_scores.ssim[k]:.5f}",
-                             f"{bicubic_scores.psnr[k]:.4f}", f"{bicubic_scores.ssim[k]:.5f}"))
+    def write_metrics(temporary):
+        with open(temporary, "w", newline="") as file:
+            writer = csv.writer(file)
+            writer.writerow(("test_sample", "crop_index", "psnr", "ssim", "bicubic_psnr", "bicubic_ssim"))
+            for k, index in enumerate(test_set.indices):
+                writer.writerow((k, int(index), f"{model_scores.psnr[k]:.4f}", f"{model_scores.ssim[k]:.5f}",
+                                 f"{bicubic_scores.psnr[k]:.4f}", f"{bicubic_scores.ssim[k]:.5f}"))
+
+    atomic_write(out_dir / "metrics.csv", write_metrics)
     return Evaluation(test_set.indices, predictions, model_scores, bicubic_scores, out_dir)
 
 
-def evaluate_model_file(model_path, args, name, description=None):
-    """What `CNN.py evaluate` and `GAN.py evaluate` do: load the crops, the split and the model,
-    check the shapes, evaluate the test set and print the summary. `args` holds the split options
-    and `out`."""
+def evaluate_model_file(model_path, crops_folder, split_options, name, description=None, pairs=None, scale=None,
+                        out_dir=None, self_ensemble=False, allow_overlap=False):
+    """What `CNN.py evaluate` and `GAN.py evaluate` do: load the crops and the model, take the test set
+    from the model's training record (or the split options; see provenance.choose_test_set), check the
+    shapes, evaluate and print the summary."""
     from mrisr.crops import make_pairs, read_crops
-    from mrisr.splits import split_crop_set
-    from mrisr.storage import load_model
+    from mrisr.provenance import choose_test_set, read_data_record, recorded_pairs
+    from mrisr.storage import check_output_path, load_model
 
     model_path = Path(model_path)
     if not model_path.is_file():
         raise UserError(f"model file {model_path} does not exist")
-    crops = read_crops(args.crops)
-    split = split_crop_set(crops, args.seed, args.by_patient, args.test_split, args.test_split_model)
-    crops = make_pairs(crops, getattr(args, "pairs", "paper"), getattr(args, "scale", None))
+    out_dir = Path(out_dir) if out_dir else model_path.parent / f"{model_path.stem}_testing_predictions"
+    check_output_path(out_dir / "metrics.csv")
+    data = read_data_record(model_path)
+    pairs, scale = recorded_pairs(data, pairs, scale)
+    crops = read_crops(crops_folder)
+    test, split_description = choose_test_set(crops, data, split_options, allow_overlap)
+    test = make_pairs(test, pairs, scale)
     model = load_model(model_path)
-    check_model_fits(model, crops.inputs.shape[1:], crops.targets.shape[1:], model_path.name)
-    out_dir = Path(args.out) if args.out else model_path.parent / f"{model_path.stem}_testing_predictions"
-    result = evaluate(model, crops.subset(split.test), out_dir, self_ensemble=getattr(args, "self_ensemble", False))
-    print(f"{model_path}{description or ''} on the test set ({split.method}):")
+    check_model_fits(model, test.inputs.shape[1:], test.targets.shape[1:], model_path.name)
+    check_output_shape(model, test.inputs, test.targets.shape[1:], model_path.name)
+    result = evaluate(model, test, out_dir, self_ensemble=self_ensemble)
+    print(f"{model_path}{description or ''} on the test set ({split_description}; {pairs} pairs):")
     print(result.summary(name))
     print(f"Wrote {len(result.crop_indices)} predictions and metrics.csv to {out_dir}/")
     return result

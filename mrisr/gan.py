@@ -8,7 +8,7 @@ from typing import Optional
 import numpy as np
 
 from mrisr.cli import UserError
-from mrisr.storage import CheckpointKeeper, library_versions, save_json, save_model
+from mrisr.storage import CheckpointKeeper, RunLock, library_versions, save_json, save_model
 
 CONTENT_LOSSES = ("none", "mse", "ssim", "l1")
 
@@ -156,8 +156,9 @@ def score_epoch(gan, validation, batch_size=256):
 class GANRun:
     """One GAN training run: files, history, per-epoch scores, checkpoints, figures."""
 
-    def __init__(self, settings, models_dir, score_plot_dir="GAN_Score_plot", extra=None):
+    def __init__(self, settings, models_dir, score_plot_dir="GAN_Score_plot", extra=None, data=None):
         self.settings = settings
+        self.data = data  # provenance.data_record of the crops and split
         self.models_dir = Path(models_dir)
         self.generator_path = self.models_dir / "generator.keras"
         self.discriminator_path = self.models_dir / "discriminator.keras"
@@ -165,6 +166,8 @@ class GANRun:
         self.snapshot_dir = self.models_dir / "snapshots"
         self.score_plot_dir = Path(score_plot_dir)
         self.checkpoints = CheckpointKeeper(self.models_dir / "checkpoint")
+        self.lock = RunLock(self.models_dir / "GAN.lock",
+                            [self.generator_path, self.discriminator_path, self.history_path])
         self.extra = extra or {}
         self.history = {key: [] for key in ("epoch", "phase", "d_loss", "g_loss", "score_generator",
                                             "score_discriminator", "val_psnr", "val_ssim")}
@@ -176,7 +179,9 @@ class GANRun:
 
     def end_of_epoch(self, gan, phase, losses, validation):
         from mrisr.plots import plot_gan_scores, plot_snapshot
+        from mrisr.training import check_finite_logs
 
+        check_finite_logs(losses, len(self.history["epoch"]) + 1)
         scores, generated = score_epoch(gan, validation, self.settings.validation_batch_size)
         epoch = len(self.history["epoch"]) + 1
         d_loss = losses.get("d_loss")  # none while pre-training the generator alone
@@ -195,7 +200,7 @@ class GANRun:
                           self.snapshot_dir / f"epoch_{epoch:04d}.png", f"Validation samples after epoch {epoch}")
         self.checkpoints.write(self.objects(gan), {
             "history": self.history, "seconds": self.seconds + time.perf_counter() - self._started,
-            "settings": dataclasses.asdict(self.settings)})
+            "settings": dataclasses.asdict(self.settings), "data": self.data})
 
     def save_models(self, gan):
         save_model(gan.generator, self.generator_path, include_optimizer=False)
@@ -203,6 +208,9 @@ class GANRun:
 
     def train(self, gan, train_data, validation, resume=False, verbose=1):
         import keras
+
+        from mrisr.storage import load_json
+        from mrisr.training import check_resumable, stop_on_non_finite_callback
 
         run = self
 
@@ -216,10 +224,11 @@ class GANRun:
 
         self._started = time.perf_counter()
         if resume:
+            if not self.checkpoints.exists():
+                raise UserError(f"no checkpoint to resume from in {self.checkpoints.folder}")
+            check_resumable(load_json(self.checkpoints.state_path), self.settings, self.data, self.checkpoints.folder)
             gan.build_optimizers()
             state = self.checkpoints.read(self.objects(gan))
-            if state["settings"]["batch_size"] != self.settings.batch_size:
-                raise UserError("--resume: the checkpoint was made with another --batch-size")
             self.history, self.seconds = state["history"], state["seconds"]
             print(f"Resuming from {self.checkpoints.folder}: {len(self.history['epoch'])} epoch(s) done")
         pretrained = self.history["phase"].count("pretrain")
@@ -228,10 +237,11 @@ class GANRun:
             gan.generator.compile(optimizer=rmsprop(self.settings.generator_lr, self.settings.generator_decay),
                                   loss=gan.content_loss, jit_compile=self.settings.xla)
             gan.generator.fit(train_data, epochs=self.settings.pretrain_epochs, initial_epoch=pretrained,
-                              verbose=verbose, shuffle=False, callbacks=[EpochEnd("pretrain")])
+                              verbose=verbose, shuffle=False,
+                              callbacks=[stop_on_non_finite_callback(), EpochEnd("pretrain")])
         adversarial_done = len(self.history["epoch"]) - self.history["phase"].count("pretrain")
         gan.fit(train_data, epochs=self.settings.epochs, initial_epoch=adversarial_done, verbose=verbose,
-                shuffle=False, callbacks=[EpochEnd("adversarial")])
+                shuffle=False, callbacks=[stop_on_non_finite_callback(), EpochEnd("adversarial")])
         self.seconds += time.perf_counter() - self._started
         self.finish(gan)
 
@@ -244,27 +254,33 @@ class GANRun:
             "parameters": {"generator": int(gan.generator.count_params()),
                            "discriminator": int(gan.discriminator.count_params())},
             "versions": library_versions(),
+            "data": self.data,
             **self.extra,
         })
         self.checkpoints.remove()
 
 
 def train_gan(crop_set, split, settings, models_dir, score_plot_dir="GAN_Score_plot", resume=False, verbose=1,
-              extra=None):
+              extra=None, overwrite=False):
     """Train the GAN on a split CropSet; returns the finished GANRun."""
-    from mrisr.training import prepare_training
+    from mrisr.provenance import data_record
+    from mrisr.training import prepare_training, start_run
 
     if settings.pretrain_epochs and settings.content_loss == "none":
         raise UserError("--pretrain-epochs needs a --content-loss")
     train, validation, train_data = prepare_training(crop_set, split, settings)
     gan = build_gan(settings, crop_set.inputs.shape[1], crop_set.targets.shape[1], crop_set.inputs.shape[3])
-    run = GANRun(settings, models_dir, score_plot_dir, extra)
+    run = GANRun(settings, models_dir, score_plot_dir, extra, data_record(crop_set, split, "paper", None))
     print(f"Training the GAN (generator {gan.generator.count_params():,} and discriminator "
           f"{gan.discriminator.count_params():,} parameters, discriminator strides "
           f"{','.join(map(str, settings.disc_strides))}, content loss {settings.content_loss}) on {len(train)} "
           f"pairs, scoring on {len(validation)} validation pairs; {settings.epochs} epochs")
-    with run.checkpoints.kept_on_interrupt():
-        run.train(gan, train_data, validation, resume=resume, verbose=verbose)
+    start_run(run, resume, overwrite)
+    try:
+        with run.checkpoints.kept_on_interrupt():
+            run.train(gan, train_data, validation, resume=resume, verbose=verbose)
+    finally:
+        run.lock.release()
     return run
 
 

@@ -68,11 +68,14 @@ def read_image(path, axis=2):
         raise UserError(f"{path.name}: unsupported format; use PNG/JPEG/TIFF, .npy, DICOM (.dcm) or NIfTI (.nii, .nii.gz)")
     reader = {"picture": _read_picture, "npy": _read_npy, "dicom": _read_dicom, "nifti": _read_nifti}[kind]
     try:
-        return reader(path, axis)
+        image = reader(path, axis)
     except UserError:
         raise
     except Exception as error:  # each library raises its own types for a broken file
         raise UserError(f"cannot read {path} as {kind}: {str(error).splitlines()[0][:200]}") from None
+    if image.pixels.size == 0 or min(image.pixels.shape[:3]) == 0:
+        raise UserError(f"{path} holds no pixels (shape {image.pixels.shape[1:]}): nothing to upscale")
+    return image
 
 
 def _read_picture(path, axis):
@@ -91,10 +94,21 @@ def _read_picture(path, axis):
 
 
 def _read_npy(path, axis):
+    from mrisr.safe_npy import read_npy_header
+
+    with open(path, "rb") as file:
+        try:
+            _, _, dtype = read_npy_header(file)
+        except (ValueError, EOFError, SyntaxError) as error:
+            raise UserError(f"{path} is not a .npy file ({str(error).splitlines()[0][:120]})") from None
+    if dtype.hasobject:
+        raise UserError(f"{path} holds Python objects; upscale.py reads only plain numeric .npy arrays")
     try:
         array = np.load(path, allow_pickle=False)
-    except ValueError:
-        raise UserError(f"{path} holds Python objects; upscale.py reads only plain numeric .npy arrays") from None
+    except (ValueError, EOFError, OSError) as error:
+        raise UserError(f"{path}: truncated or corrupt .npy file ({str(error).splitlines()[0][:120]})") from None
+    if array.size == 0:
+        raise UserError(f"{path} holds an empty array (shape {array.shape}): nothing to upscale")
     if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
         raise UserError(f"{path} holds {array.dtype} values, not numbers")
     if array.ndim == 2:
@@ -163,14 +177,15 @@ def cast_like(values, dtype):
 def write_image(source, pixels, output_path, scale):
     """Write upscaled `pixels` (shaped as source.pixels, in its data type) to a file of the kind the
     output name asks for, carrying over the source's header with the voxel size divided by `scale`."""
+    from mrisr.storage import atomic_write
+
     output_path = Path(output_path)
     kind = check_output(source, output_path)
-    output_path.parent.mkdir(parents=True, exist_ok=True)
     if kind == "npy":
         array = pixels[0] if source.slice_count == 1 and source.kind != "nifti" else pixels
         if source.axis is not None and array.ndim == 3 and source.kind == "npy":
             array = np.moveaxis(array, 0, source.axis)
-        np.save(output_path, array)
+        atomic_write(output_path, lambda temporary: np.save(temporary, array))
     elif kind == "picture":
         _write_picture(source, pixels[0], output_path)
     elif kind == "dicom":
@@ -187,9 +202,13 @@ def _write_picture(source, pixels, path):
         raise UserError("JPEG holds 8-bit pixels only; write a 16-bit input as .png or .npy")
     if path.suffix.lower() in (".jpg", ".jpeg") and pixels.ndim == 3 and pixels.shape[-1] == 4:
         pixels = pixels[..., :3]  # JPEG has no alpha
+    from mrisr.storage import atomic_write
+
+    picture_format = Image.registered_extensions().get(path.suffix.lower())
     try:
-        Image.fromarray(pixels).save(path)  # uint8 -> L/RGB/RGBA, uint16 -> I;16, int32 -> I, float32 -> F
-    except (OSError, ValueError, TypeError) as error:
+        picture = Image.fromarray(pixels)  # uint8 -> L/RGB/RGBA, uint16 -> I;16, int32 -> I, float32 -> F
+        atomic_write(path, lambda temporary: picture.save(temporary, format=picture_format))
+    except (ValueError, TypeError) as error:
         raise UserError(f"cannot write {pixels.dtype} pixels to {path.name}: {error}; use .npy or .tif") from None
 
 
@@ -222,7 +241,9 @@ def _write_nifti(source, pixels, path, scale):
     output.set_qform(affine, code=int(image.header["qform_code"]) or 1)
     output.set_sform(affine, code=int(image.header["sform_code"]) or 1)
     output.set_data_dtype(image.get_data_dtype())
-    nibabel.save(output, str(path))
+    from mrisr.storage import atomic_write
+
+    atomic_write(path, lambda temporary: nibabel.save(output, temporary))
 
 
 def _write_dicom(source, pixels, path, scale):
@@ -243,4 +264,6 @@ def _write_dicom(source, pixels, path, scale):
     description = str(getattr(dataset, "SeriesDescription", "")).strip()
     dataset.SeriesDescription = (description + f" upscaled x{scale}").strip()[:64]
     dataset.ImageType = ["DERIVED", "SECONDARY"]
-    dataset.save_as(path, enforce_file_format=True)
+    from mrisr.storage import atomic_write
+
+    atomic_write(path, lambda temporary: dataset.save_as(temporary, enforce_file_format=True))

@@ -29,14 +29,24 @@ def _mark_switch(axes, record, colour):
         _mark_epoch(axes, switch - 0.5, "SSIM \u2192 MSE", colour)
 
 
+def save_figure(figure, path, dpi=120):
+    """Save a figure atomically (the format from the suffix) and close it."""
+    from mrisr.storage import atomic_write
+
+    path = Path(path)
+    try:
+        atomic_write(path, lambda temporary: figure.savefig(temporary, dpi=dpi, format=path.suffix[1:] or "png"))
+    finally:
+        _pyplot().close(figure)
+    return path
+
+
 def _save_epoch_figure(figure, axes, path, dpi=120):
     """Finish a figure drawn against epochs (whole-number ticks, legend) and save it."""
     axes.xaxis.get_major_locator().set_params(integer=True)
     axes.legend()
     figure.tight_layout()
-    figure.savefig(path, dpi=dpi)
-    _pyplot().close(figure)
-    return path
+    return save_figure(figure, path, dpi)
 
 
 def _plot_by_phase(axes, history, key, label, **style):
@@ -118,9 +128,7 @@ def plot_image_grid(rows, column_titles, path, title=None, row_titles=None, pane
     if title:
         figure.suptitle(title, fontsize=10)
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)
 
 
 def plot_snapshot(inputs, generated, targets, path, title):

@@ -34,6 +34,14 @@ class RestrictedUnpickler(pickle.Unpickler):
             ) from None
 
 
+def read_npy_header(file):
+    """(shape, fortran_order, dtype) from an open .npy file, positioned after the header."""
+    version = np.lib.format.read_magic(file)
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(file)
+    return np.lib.format.read_array_header_2_0(file)
+
+
 def load_npy(path):
     """Load a `.npy` file; object arrays go through the restricted unpickler.
 
@@ -42,11 +50,7 @@ def load_npy(path):
     """
     try:
         with open(path, "rb") as file:
-            version = np.lib.format.read_magic(file)
-            if version == (1, 0):
-                shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(file)
-            else:
-                shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(file)
+            shape, fortran_order, dtype = read_npy_header(file)
             if not dtype.hasobject:
                 file.seek(0)
                 return np.load(file, allow_pickle=False)

@@ -4,6 +4,7 @@ import csv
 import dataclasses
 import sys
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -150,12 +151,33 @@ def make_split(indices, labels=None, patient_ids=None, seed=None, by_patient=Fal
     return paper_split(indices, labels, seed)
 
 
-def split_crop_set(crop_set, seed=None, by_patient=False, test_split_file=None, test_split_model=None):
-    """Split a CropSet as the options ask; returns the Split."""
+@dataclasses.dataclass
+class SplitOptions:
+    """How a split is asked for: the options every script shares."""
+
+    seed: Optional[int] = None
+    by_patient: bool = False
+    test_split: Optional[str] = None  # a CSV with crop_index (and model) columns
+    test_split_model: Optional[str] = None
+    splits_file: Optional[str] = None  # a splits.csv written by balance_data.py
+
+    def given(self):
+        """Whether any option chooses a split (else a model's recorded split applies)."""
+        return (self.seed is not None or self.by_patient or self.test_split is not None
+                or self.splits_file is not None)
+
+
+def split_crop_set(crop_set, options=None):
+    """Split a CropSet as the SplitOptions ask; returns the Split."""
+    options = options or SplitOptions()
+    if options.splits_file is not None:
+        if options.by_patient or options.test_split is not None:
+            raise UserError("--splits gives the whole split: do not combine it with --by-patient or --test-split")
+        return read_splits_csv(options.splits_file, crop_set.indices)
     test_indices = None
-    if test_split_file is not None:
-        test_indices = read_test_split_file(test_split_file, test_split_model)
-    return make_split(crop_set.indices, crop_set.labels, crop_set.patient_ids, seed, by_patient,
+    if options.test_split is not None:
+        test_indices = read_test_split_file(options.test_split, options.test_split_model)
+    return make_split(crop_set.indices, crop_set.labels, crop_set.patient_ids, options.seed, options.by_patient,
                       test_indices)
 
 
@@ -168,8 +190,59 @@ def patients_shared(split, indices, patient_ids, first="test", second="train"):
 
 
 def write_splits_csv(path, split):
+    """Write `crop_index,split` rows (atomically)."""
+    from mrisr.storage import atomic_write
+
     rows = sorted((int(index), name) for name in SPLIT_NAMES for index in split.part(name))
-    with open(path, "w", newline="") as file:
-        writer = csv.writer(file)
-        writer.writerow(("crop_index", "split"))
-        writer.writerows(rows)
+
+    def write(temporary):
+        with open(temporary, "w", newline="") as file:
+            writer = csv.writer(file)
+            writer.writerow(("crop_index", "split"))
+            writer.writerows(rows)
+
+    atomic_write(path, write)
+
+
+def read_splits_csv(path, crop_indices=None):
+    """Read a splits.csv (crop_index,split) into a Split; every index must be among `crop_indices`
+    when they are given, and no crop may be in two parts."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"splits file {path} does not exist (write one with balance_data.py)")
+    parts = {name: [] for name in SPLIT_NAMES}
+    seen = set()
+    with open(path, newline="") as file:
+        reader = csv.DictReader(file)
+        if not {"crop_index", "split"} <= set(reader.fieldnames or ()):
+            raise UserError(f"{path}: expected the columns crop_index,split (as balance_data.py writes)")
+        for line, row in enumerate(reader, start=2):
+            try:
+                index = int(row["crop_index"])
+            except (TypeError, ValueError):
+                raise UserError(f"{path} line {line}: crop_index {row['crop_index']!r} is not a whole number") \
+                    from None
+            if row["split"] not in parts:
+                raise UserError(f"{path} line {line}: split {row['split']!r} is not one of "
+                                f"{', '.join(SPLIT_NAMES)}")
+            if index in seen:
+                raise UserError(f"{path} line {line}: crop {index} is listed twice")
+            seen.add(index)
+            parts[row["split"]].append(index)
+    if crop_indices is not None:
+        missing = sorted(seen - set(np.asarray(crop_indices).tolist()))
+        if missing:
+            raise UserError(f"{path} names crop {missing[0]}, which is not in the crop folder "
+                            f"({len(missing)} such crop(s)): was it written for other crops?")
+    if not parts["train"] or not parts["validation"]:
+        raise UserError(f"{path}: the training and validation parts must not be empty")
+    return Split(*(np.array(parts[name], dtype=int) for name in SPLIT_NAMES), f"from {path.name}")
+
+
+def split_record(split):
+    """A Split as JSON-friendly data (recorded with every training run)."""
+    return {"method": split.method, **{name: [int(i) for i in split.part(name)] for name in SPLIT_NAMES}}
+
+
+def split_from_record(record):
+    return Split(*(np.array(record[name], dtype=int) for name in SPLIT_NAMES), record["method"])

@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Optional
 
 
-from mrisr.cli import UserError
+from mrisr.cli import RunFailed, UserError
 from mrisr.losses import LOSS_FUNCTIONS, loss_phases
-from mrisr.storage import CheckpointKeeper, library_versions, load_json, save_json, save_model
+from mrisr.storage import CheckpointKeeper, RunLock, library_versions, load_json, save_json, save_model
 
 
 @dataclasses.dataclass
@@ -39,11 +39,69 @@ class CNNSettings:
 LR_SCHEDULES = ("inverse-time", "cosine", "constant")
 
 
-def model_stem(settings):
-    """File name stem of a run: CNN_<LOSS>_model for the paper's network, as the paper named them."""
-    if settings.arch == "paper":
-        return f"CNN_{settings.loss_setup}_model"
-    return f"CNN_{settings.arch}_{settings.loss_setup}_model"
+# Settings that change speed or reporting, not what a run computes: --resume accepts other values.
+NOT_DEFINING = ("xla", "validation_batch_size", "snapshot_every")
+
+
+def model_stem(settings, crop_scale=2):
+    """File name stem of a run: CNN_<LOSS>_model for the paper's network on the paper's x2 crops, as
+    the paper named them; other networks add their name, other pairs and scales theirs, so that runs
+    that differ in them never write the same file."""
+    name = "CNN" if settings.arch == "paper" else f"CNN_{settings.arch}"
+    name += f"_{settings.loss_setup}"
+    if settings.pairs == "consistent":
+        name += f"_consistent_x{settings.scale or 2}"
+    elif (settings.scale or crop_scale) != 2:
+        name += f"_x{settings.scale or crop_scale}"
+    return name + "_model"
+
+
+class TrainingDiverged(RunFailed):
+    """A loss or a weight became NaN or infinite: the run stops and saves nothing."""
+
+
+def settings_differences(saved, settings):
+    """The run-defining settings whose recorded value differs from `settings` (a dataclass)."""
+    import json
+
+    current = json.loads(json.dumps(dataclasses.asdict(settings), default=float))
+    return [f"{key} (checkpoint {saved.get(key)!r}, now {value!r})" for key, value in current.items()
+            if key not in NOT_DEFINING and saved.get(key) != value]
+
+
+def stop_on_non_finite_callback():
+    """A callback that ends training with TrainingDiverged as soon as a batch's loss is NaN or infinite
+    (before any checkpoint of that epoch is written)."""
+    import math
+
+    import keras
+    import numpy as np
+
+    class StopOnNonFinite(keras.callbacks.Callback):
+        epoch = 0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch + 1
+
+        def on_train_batch_end(self, batch, logs=None):
+            for key, value in (logs or {}).items():
+                number = float(np.asarray(value))
+                if not math.isfinite(number):
+                    raise TrainingDiverged(
+                        f"training diverged: {key} became {number} in epoch {self.epoch}, batch {batch + 1}; "
+                        "no model was saved (try a lower --lr)")
+
+    return StopOnNonFinite()
+
+
+def check_finite_logs(logs, epoch):
+    """Raise TrainingDiverged when an epoch's logged value (loss, val_loss...) is not finite."""
+    import math
+
+    for key, value in (logs or {}).items():
+        if value is not None and not math.isfinite(float(value)):
+            raise TrainingDiverged(f"training diverged: {key} is {float(value)} after epoch {epoch}; no model was "
+                                   "saved (try a lower --lr)")
 
 
 def _time_cosine_class():
@@ -163,6 +221,7 @@ def _callbacks():
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
+            check_finite_logs(logs, len(self.run.history["epoch"]) + 1)
             history = self.run.history
             history["epoch"].append(len(history["epoch"]) + 1)
             history["phase"].append(self.run.phases[self.phase_index])
@@ -217,11 +276,14 @@ def time_limit_callback(minutes):
 class CNNRun:
     """One training run of a CNN: its files, its history, its checkpoints."""
 
-    def __init__(self, settings, models_dir, extra=None):
+    def __init__(self, settings, models_dir, extra=None, data=None, crop_scale=2):
         self.settings = settings
         self.phases = loss_phases(settings.loss_setup)
         self.models_dir = Path(models_dir)
-        stem = model_stem(settings)
+        self.data = data  # provenance.data_record of the crops and split
+        stem = model_stem(settings, crop_scale)
+        self.lock = RunLock(self.models_dir / f"{stem}.lock",
+                            [self.models_dir / f"{stem}.keras", self.models_dir / f"{stem}_history.json"])
         self.model_path = self.models_dir / f"{stem}.keras"
         self.history_path = self.models_dir / f"{stem}_history.json"
         self.checkpoint_dir = self.models_dir / f"{stem}_checkpoint"
@@ -247,6 +309,7 @@ class CNNRun:
             "phase_records": self.phase_records,
             "seconds": self.seconds + (time.perf_counter() - self._started),
             "settings": dataclasses.asdict(self.settings),
+            "data": self.data,
         })
 
     def _restore(self):
@@ -254,10 +317,7 @@ class CNNRun:
         if not self.checkpoints.exists():
             raise UserError(f"no checkpoint to resume from in {self.checkpoint_dir}")
         saved = load_json(self.checkpoints.state_path)
-        for key in ("loss_setup", "arch", "batch_size", "learning_rate", "decay"):
-            if saved["settings"][key] != getattr(self.settings, key):
-                raise UserError(f"--resume: the checkpoint was made with {key}={saved['settings'][key]!r}, "
-                                f"not {getattr(self.settings, key)!r}")
+        check_resumable(saved, self.settings, self.data, self.checkpoint_dir)
         self.compile(saved["phase_index"])
         self.model.optimizer.build(self.model.trainable_variables)
         return self.checkpoints.read({"model": self.model, "optimizer": self.model.optimizer})
@@ -311,7 +371,8 @@ class CNNRun:
             # With an EMA, validation, early stopping and checkpoints see the averaged weights.
             swap_ema, keep_ema = ema_callbacks() if self.settings.ema else (None, None)
             callbacks = [swap_ema] if swap_ema else []
-            callbacks += [early_stopping, EpochRecorder(self, phase_index, early_stopping)]
+            callbacks += [stop_on_non_finite_callback(), early_stopping,
+                          EpochRecorder(self, phase_index, early_stopping)]
             callbacks += [time_limit] if time_limit is not None else []
             callbacks += [keep_ema] if keep_ema else []
             self.model.fit(
@@ -347,17 +408,74 @@ class CNNRun:
             "settings": dataclasses.asdict(self.settings),
             "parameters": int(self.model.count_params()),
             "versions": library_versions(),
+            "data": self.data,
             **self.extra,
         }
         save_json(self.history_path, record)
         self.checkpoints.remove()
 
 
-def train_cnn(crop_set, split, settings, models_dir, resume=False, verbose=1, extra=None):
+def check_resumable(saved, settings, data, checkpoint_dir):
+    """Raise UserError naming every run-defining setting or data that differs from a checkpoint's."""
+    from mrisr.provenance import data_differences
+
+    differences = settings_differences(saved.get("settings", {}), settings)
+    if data is not None:
+        differences += data_differences(saved.get("data"), data)
+    if differences:
+        raise UserError(f"--resume: the checkpoint in {checkpoint_dir} was made with other settings or data: "
+                        + "; ".join(differences) + ". Give the same options, or start again with --overwrite")
+
+
+def start_run(run, resume, overwrite):
+    """Before training: take the run's lock (see storage.RunLock), clean what a killed run left, and
+    refuse to start afresh over an interrupted run's checkpoint unless `overwrite`."""
+    run.lock.acquire()
+    try:
+        run.checkpoints.remove_partial()
+        if not resume and run.checkpoints.exists():
+            done = run.checkpoints.epochs_done()
+            if not overwrite:
+                raise UserError(f"an interrupted run ({done} epoch(s)) is kept in {run.checkpoints.folder}: "
+                                "continue it with --resume, or start again with --overwrite (which deletes it)")
+            print(f"--overwrite: deleting the interrupted run's checkpoint ({done} epoch(s)) in "
+                  f"{run.checkpoints.folder}")
+            run.checkpoints.remove()
+    except BaseException:
+        run.lock.release()
+        raise
+
+
+def read_cnn_history(path):
+    """Read a CNN_<LOSS>_model_history.json written by a CNN run, checking its shape (UserError)."""
+    record = load_json(path)
+    history = record.get("history") if isinstance(record, dict) else None
+    keys = ("epoch", "phase", "loss", "val_loss")
+    if not isinstance(history, dict) or not all(isinstance(history.get(key), list) for key in keys):
+        raise UserError(f"{path} is not a CNN history file: expected 'history' with the lists "
+                        f"{', '.join(keys)} (as CNN.py train writes)")
+    if len({len(history[key]) for key in keys}) != 1:
+        raise UserError(f"{path}: the history lists {', '.join(keys)} differ in length")
+    try:
+        [float(value) for key in ("loss", "val_loss") for value in history[key]]
+    except (TypeError, ValueError):
+        raise UserError(f"{path}: a loss value is not a number") from None
+    if not isinstance(record.get("phases", []), list):
+        raise UserError(f"{path}: 'phases' is not a list")
+    switch = record.get("switch_epoch")
+    if switch is not None and not isinstance(switch, (int, float)):
+        raise UserError(f"{path}: 'switch_epoch' is not a number")
+    return record
+
+
+def train_cnn(crop_set, split, settings, models_dir, resume=False, verbose=1, extra=None, overwrite=False):
     """Train a CNN on a split CropSet as the settings say; returns the finished CNNRun."""
     from mrisr.crops import make_pairs
     from mrisr.models import build_cnn
+    from mrisr.provenance import data_record
 
+    crop_scale = max(1, crop_set.targets.shape[1] // crop_set.inputs.shape[1])
+    data = data_record(crop_set, split, settings.pairs, settings.scale)
     crop_set = make_pairs(crop_set, settings.pairs, settings.scale)
     train, validation, train_data = prepare_training(crop_set, split, settings)
     validation_data = make_dataset(validation.inputs, validation.targets, settings.validation_batch_size)
@@ -366,13 +484,17 @@ def train_cnn(crop_set, split, settings, models_dir, resume=False, verbose=1, ex
                           crop_set.inputs.shape[3])
     except ValueError as error:  # e.g. a fully convolutional network on 13x13 -> 50x50 crops
         raise UserError(str(error)) from None
-    run = CNNRun(settings, models_dir, extra)
+    run = CNNRun(settings, models_dir, extra, data, crop_scale)
     low, high = crop_set.inputs.shape[1], crop_set.targets.shape[1]
     print(f"Training {settings.arch} CNN ({model.count_params():,} parameters), loss {settings.loss_setup}, "
           f"on {len(train)} {settings.pairs} pairs ({low}x{low} -> {high}x{high}), validating on {len(validation)}; "
           f"up to {settings.epochs} epochs per phase"
           + ("" if settings.time_limit_minutes is None else f" and {settings.time_limit_minutes:g} minutes"))
-    with run.checkpoints.kept_on_interrupt():
-        run.train(model, train_data, validation_data, resume=resume, verbose=verbose)
+    start_run(run, resume, overwrite)
+    try:
+        with run.checkpoints.kept_on_interrupt():
+            run.train(model, train_data, validation_data, resume=resume, verbose=verbose)
+    finally:
+        run.lock.release()
     return run
 

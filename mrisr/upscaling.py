@@ -14,7 +14,7 @@ An `Upscaler` maps grey images in [0, 1] to grey images `scale` times larger:
 
 import numpy as np
 
-from mrisr.cli import UserError
+from mrisr.cli import RunFailed, UserError
 from mrisr.imaging import bone_rgba_to_grey, grey_to_bone_rgba, resize_cubic
 
 
@@ -58,7 +58,9 @@ class ConvolutionalUpscaler(Upscaler):
         self._run = tf.function(lambda x: network(x, training=False), reduce_retracing=True)
 
     def run(self, grey):
-        return np.asarray(self._run(np.asarray(grey, np.float32)[None, :, :, None]))[0, :, :, 0]
+        output = np.asarray(self._run(np.asarray(grey, np.float32)[None, :, :, None]))[0, :, :, 0]
+        require_finite(output, self.name)
+        return output
 
     def upscale(self, grey):
         height, width = grey.shape
@@ -95,27 +97,34 @@ class FixedSizeUpscaler(Upscaler):
         return sorted(set(starts))
 
     def upscale(self, grey):
+        """Tiles are made, predicted and blended a batch at a time, so memory stays bounded by the
+        batch (and the output), whatever the image size."""
         size, s = self.size, self.scale
         height, width = grey.shape
         padded = np.pad(grey, ((0, max(0, size - height)), (0, max(0, size - width))), mode="edge")
-        tiles, corners = [], []
-        for r in self._starts(padded.shape[0]):
-            for c in self._starts(padded.shape[1]):
-                tiles.append(padded[r:r + size, c:c + size])
-                corners.append((r, c))
-        tiles = np.stack(tiles)
-        low, high = tiles.min(axis=(1, 2), keepdims=True), tiles.max(axis=(1, 2), keepdims=True)
-        span = np.where(high > low, high - low, 1.0)
-        coloured = grey_to_bone_rgba((tiles - low) / span)[..., : self.channels]
-        predicted = np.asarray(self.model.predict(coloured, batch_size=self.batch_size, verbose=0))
-        restored = bone_rgba_to_grey(np.clip(predicted, 0, 1)) * span + low
-        window = np.outer(*(2 * [np.hanning(self.out_size + 2)[1:-1]])) + 1e-6
-        total = np.zeros((padded.shape[0] * s, padded.shape[1] * s))
+        corners = [(r, c) for r in self._starts(padded.shape[0]) for c in self._starts(padded.shape[1])]
+        window = (np.outer(*(2 * [np.hanning(self.out_size + 2)[1:-1]])) + 1e-6).astype(np.float32)
+        total = np.zeros((padded.shape[0] * s, padded.shape[1] * s), np.float32)
         weight = np.zeros_like(total)
-        for (r, c), tile in zip(corners, restored):
-            total[r * s:(r + size) * s, c * s:(c + size) * s] += tile * window
-            weight[r * s:(r + size) * s, c * s:(c + size) * s] += window
+        for first in range(0, len(corners), self.batch_size):
+            batch = corners[first:first + self.batch_size]
+            tiles = np.stack([padded[r:r + size, c:c + size] for r, c in batch])
+            low, high = tiles.min(axis=(1, 2), keepdims=True), tiles.max(axis=(1, 2), keepdims=True)
+            span = np.where(high > low, high - low, 1.0)
+            coloured = grey_to_bone_rgba((tiles - low) / span)[..., : self.channels]
+            predicted = np.asarray(self.model.predict(coloured, batch_size=self.batch_size, verbose=0))
+            require_finite(predicted, self.name)
+            restored = bone_rgba_to_grey(np.clip(predicted, 0, 1)) * span + low
+            for (r, c), tile in zip(batch, restored):
+                total[r * s:(r + size) * s, c * s:(c + size) * s] += tile * window
+                weight[r * s:(r + size) * s, c * s:(c + size) * s] += window
         return (total / weight)[: height * s, : width * s]
+
+
+def require_finite(values, name):
+    """RunFailed when a model's output holds NaN or infinite values: they are never written."""
+    if not np.isfinite(values).all():
+        raise RunFailed(f"{name} gives NaN or infinite values (a diverged or corrupt model): refusing to use it")
 
 
 def receptive_margin(network):
@@ -160,29 +169,79 @@ def load_upscaler(model_spec, scale=None, tile=192):
         upscaler = FixedSizeUpscaler(model, name)
     if scale is not None and scale != upscaler.scale:
         raise UserError(f"{model_spec} upscales by {upscaler.scale}, not by --scale {scale}")
+    probe = np.random.default_rng(0).random((32, 32))
+    try:
+        upscaler.upscale(probe)
+    except RunFailed:
+        raise RunFailed(f"{model_spec} gives NaN or infinite values on a test image (a diverged or corrupt "
+                        "model): refusing to use it") from None
     return upscaler
+
+
+def intensity_range(pixels):
+    """(minimum, maximum, count) over the finite values of `pixels`; count = how many are NaN or infinite."""
+    pixels = np.asarray(pixels)
+    if not np.issubdtype(pixels.dtype, np.floating):
+        return float(pixels.min()), float(pixels.max()), 0
+    finite = np.isfinite(pixels)
+    count = int(finite.size - np.count_nonzero(finite))
+    if count == finite.size:
+        raise UserError("every value of the input is NaN or infinite: nothing to upscale")
+    return (float(pixels.min(where=finite, initial=np.inf)), float(pixels.max(where=finite, initial=-np.inf)),
+            count)
+
+
+def output_bytes(pixels, scale):
+    """Memory an upscale of `pixels` needs: the output in the input's type, plus float64 work on one slice."""
+    pixels = np.asarray(pixels)
+    slice_elements = int(np.prod(pixels.shape[1:])) * scale * scale
+    return pixels.shape[0] * slice_elements * pixels.dtype.itemsize + 4 * slice_elements * 8
+
+
+def check_memory(needed, what):
+    """UserError when `needed` bytes exceed 80% of this machine's memory."""
+    import os
+
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return
+    if needed > 0.8 * total:
+        raise UserError(f"{what} needs about {needed / 2**30:.1f} GiB of memory, more than this machine has "
+                        f"({total / 2**30:.1f} GiB): use a smaller --scale or a smaller input")
 
 
 def upscale_pixels(upscaler, pixels, progress=False):
     """Upscale (slices, height, width[, channels]) pixels of any numeric type slice by slice: mapped
-    to [0, 1] by the whole input's minimum and maximum, upscaled, mapped back to the same range and
-    data type (channels, as in an RGB picture, one at a time)."""
+    to [0, 1] by the whole input's finite minimum and maximum, upscaled, mapped back to the same range
+    and data type (channels, as in an RGB picture, one at a time). One slice is in float64 at a time.
+
+    NaN and infinite input values are left out of the range, enter the network as the minimum, and
+    are kept as they were in each of the scale x scale output pixels they cover (see intensity_range
+    for their count). A NaN or infinite network output stops the work (RunFailed)."""
     from tqdm import tqdm
 
     from mrisr.medical_io import cast_like
 
-    values = np.asarray(pixels, dtype=np.float64)
-    low, high = float(values.min()), float(values.max())
+    pixels = np.asarray(pixels)
+    low, high, _ = intensity_range(pixels)
     span = high - low if high > low else 1.0
-    grey = (values - low) / span
     s = upscaler.scale
-    out_shape = (grey.shape[0], grey.shape[1] * s, grey.shape[2] * s) + grey.shape[3:]
-    output = np.empty(out_shape, np.float64)
-    for index in tqdm(range(grey.shape[0]), desc="slices", unit="slice", disable=not progress):
-        if grey.ndim == 4:
-            for channel in range(grey.shape[3]):
-                output[index, ..., channel] = upscaler.upscale(grey[index, ..., channel])
+    out_shape = (pixels.shape[0], pixels.shape[1] * s, pixels.shape[2] * s) + pixels.shape[3:]
+    output = np.empty(out_shape, pixels.dtype)
+    for index in tqdm(range(pixels.shape[0]), desc="slices", unit="slice", disable=not progress):
+        plane = pixels[index].astype(np.float64)
+        bad = ~np.isfinite(plane)
+        grey = np.where(bad, 0.0, (plane - low) / span)
+        if grey.ndim == 3:
+            upscaled = np.stack([upscaler.upscale(grey[..., channel]) for channel in range(grey.shape[2])], axis=-1)
         else:
-            output[index] = upscaler.upscale(grey[index])
-    output = np.clip(output, 0.0, 1.0) * span + low
-    return cast_like(output, np.asarray(pixels).dtype)
+            upscaled = upscaler.upscale(grey)
+        require_finite(upscaled, upscaler.name)
+        result = cast_like(np.clip(upscaled, 0.0, 1.0) * span + low, pixels.dtype)
+        if bad.any():
+            nearest = np.repeat(np.repeat(plane, s, axis=0), s, axis=1)
+            keep = ~np.isfinite(nearest)
+            result[keep] = nearest[keep]
+        output[index] = result
+    return output

@@ -80,10 +80,12 @@ def test_fully_convolutional_network_on_consistent_pairs_at_x4(tiny_crops, tmp_p
                                         "--batch-size", "8", "--augment", "--quiet"], capsys)
     assert code == 0, err
     assert "consistent pairs (3x3 -> 12x12)" in out
-    model_path = models / "CNN_espcn_L1_model.keras"
-    code, out, err = run_script("CNN", ["evaluate", str(model_path), "L1", "--pairs", "consistent", "--scale", "4",
+    model_path = models / "CNN_espcn_L1_consistent_x4_model.keras"  # pairs and scale in the name
+    # evaluate takes the pairs, the scale and the test set from the model's training record
+    code, out, err = run_script("CNN", ["evaluate", str(model_path), "L1",
                                         "--crops", str(tiny_crops), "--out", str(tmp_path / "evaluation")], capsys)
     assert code == 0, err
+    assert "consistent pairs" in out and "the model's recorded split" in out
     image = np.asarray(Image.open(tmp_path / "evaluation" / "testing_sample_0.png"))
     assert image.shape == (12, 12, 4)
 
@@ -109,7 +111,7 @@ def test_paper_pairs_at_x4_from_extract_crops_sizes(tmp_path, capsys):
                                         "--quiet"], capsys)
     assert code == 0, err
     assert "paper pairs (6x6 -> 24x24)" in out
-    code, out, err = run_script("CNN", ["evaluate", str(models / "CNN_edsr_L1_model.keras"), "--scale", "4",
+    code, out, err = run_script("CNN", ["evaluate", str(models / "CNN_edsr_L1_x4_model.keras"), "--scale", "4",
                                         "--crops", str(crops), "--out", str(tmp_path / "evaluation")], capsys)
     assert code == 0, err
     assert np.asarray(Image.open(tmp_path / "evaluation" / "testing_sample_0.png")).shape == (24, 24, 4)
