@@ -22,7 +22,7 @@ test: venv
 
 demo: venv
 	@echo "== DEMO: the paper's pipeline on the built-in demo source (MNI152 template, not patient data) =="
-	$(PY) extract_crops.py --source demo --out-dir $(DEMO_DIR) --quiet
+	$(PY) extract_crops.py --source demo --out-dir $(DEMO_DIR) --overwrite --quiet
 	$(PY) balance_data.py --crops $(DEMO_DIR) --out $(DEMO_DIR)/splits.csv
 	@echo "== the paper CNN, its four loss setups, briefly (a real run takes hours: see README) =="
 	for loss in MSE SSIM SSIM_and_MSE SSIM_then_MSE; do \
@@ -48,7 +48,7 @@ demo: venv
 # DEMO weights for upscale.py: trained on consistent pairs of the demo source only (no patient data).
 PRETRAINED_CROPS := $(DEMO_DIR)/pretrained_crops
 pretrained: venv
-	$(PY) extract_crops.py --source demo --out-dir $(PRETRAINED_CROPS) --quiet
+	$(PY) extract_crops.py --source demo --out-dir $(PRETRAINED_CROPS) --overwrite --quiet
 	$(PY) CNN.py train L1 --arch espcn --pairs consistent --augment --ema --epochs 1000 --patience 1000 \
 	  --time-limit 2 --crops $(PRETRAINED_CROPS) --models-dir $(PRETRAINED_CROPS)/models --quiet
 	mkdir -p pretrained

@@ -70,7 +70,7 @@ def main(argv=None):
     if non_finite:
         print(f"warning: {non_finite} NaN or infinite input value(s): left out of the intensity range, "
               f"treated as the minimum by the model, and kept as they were in the {upscaler.scale}x"
-              f"{upscaler.scale} output pixels each covers")
+              f"{upscaler.scale} output pixels each covers", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -105,7 +105,7 @@ def demo_crops(out_dir, given):
     folder = out_dir / "demo_crops"
     if not (folder / "crops.csv").is_file():
         print(f"Making the demo crops (MNI152 template) in {folder}")
-        extract_crops(read_demo(), folder, progress=False)
+        extract_crops(read_demo(), folder, progress=False, overwrite=True)  # only ever the report's own folder
     return folder
 
 

@@ -179,9 +179,9 @@ class GANRun:
 
     def end_of_epoch(self, gan, phase, losses, validation):
         from mrisr.plots import plot_gan_scores, plot_snapshot
-        from mrisr.training import check_finite_logs
+        from mrisr.training import check_finite_epoch
 
-        check_finite_logs(losses, len(self.history["epoch"]) + 1)
+        check_finite_epoch(losses, len(self.history["epoch"]) + 1, [gan.generator, gan.discriminator])
         scores, generated = score_epoch(gan, validation, self.settings.validation_batch_size)
         epoch = len(self.history["epoch"]) + 1
         d_loss = losses.get("d_loss")  # none while pre-training the generator alone

@@ -166,9 +166,14 @@ def load_model(path, compile=False):
         raise UserError(f"cannot load {path}: not a Keras model file (a .keras file is a zip archive; this one "
                         "is not: truncated or another kind of file)")
     try:
-        return keras.models.load_model(path, compile=compile)
+        model = keras.models.load_model(path, compile=compile)
     except Exception as error:  # Keras raises many types for a bad file
         raise UserError(f"cannot load {path} as a Keras model: {str(error).splitlines()[0][:200]}") from None
+    # Checked on the weights, not only on outputs: TensorFlow's fused convolution + ReLU kernels turn
+    # NaN into 0 in graph mode, so a diverged model can give finite, meaningless outputs.
+    if not weights_finite(model):
+        raise UserError(f"{path} has NaN or infinite weights (a diverged or corrupt model): refusing to use it")
+    return model
 
 
 def library_versions():

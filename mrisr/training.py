@@ -94,14 +94,22 @@ def stop_on_non_finite_callback():
     return StopOnNonFinite()
 
 
-def check_finite_logs(logs, epoch):
-    """Raise TrainingDiverged when an epoch's logged value (loss, val_loss...) is not finite."""
+def check_finite_epoch(logs, epoch, models=()):
+    """Raise TrainingDiverged when an epoch's logged value (loss, val_loss...) or a weight of `models`
+    is not finite. (Weights are checked too: TensorFlow's fused convolution + ReLU turns NaN into 0 in
+    graph mode, so a loss can stay finite while the weights are NaN.)"""
     import math
+
+    from mrisr.storage import weights_finite
 
     for key, value in (logs or {}).items():
         if value is not None and not math.isfinite(float(value)):
             raise TrainingDiverged(f"training diverged: {key} is {float(value)} after epoch {epoch}; no model was "
                                    "saved (try a lower --lr)")
+    for model in models:
+        if not weights_finite(model):
+            raise TrainingDiverged(f"training diverged: {model.name} has NaN or infinite weights after epoch "
+                                   f"{epoch}; no model was saved (try a lower --lr)")
 
 
 def _time_cosine_class():
@@ -221,7 +229,7 @@ def _callbacks():
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
-            check_finite_logs(logs, len(self.run.history["epoch"]) + 1)
+            check_finite_epoch(logs, len(self.run.history["epoch"]) + 1, [self.model])
             history = self.run.history
             history["epoch"].append(len(history["epoch"]) + 1)
             history["phase"].append(self.run.phases[self.phase_index])

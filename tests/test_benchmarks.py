@@ -15,6 +15,7 @@ from mrisr.models import paper_cnn, paper_discriminator, paper_generator  # noqa
 
 
 def test_layer_flops_of_the_paper_cnn_match_a_count_by_hand():
+    keras.backend.clear_session()  # layer names (conv2d, dense) restart, whatever other tests built
     rows = {name.split(" ")[0]: (forward, training) for name, forward, training in layer_flops(paper_cnn())}
     first = 2 * 25 * 25 * 128 * 10 * 10 * 4  # multiply-adds of Conv2D(128, 10) on 25x25x4
     dense = 2 * 25 * 25 * 32 * 10000

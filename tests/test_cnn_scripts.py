@@ -115,3 +115,69 @@ def test_paper_pairs_at_x4_from_extract_crops_sizes(tmp_path, capsys):
                                         "--crops", str(crops), "--out", str(tmp_path / "evaluation")], capsys)
     assert code == 0, err
     assert np.asarray(Image.open(tmp_path / "evaluation" / "testing_sample_0.png")).shape == (24, 24, 4)
+
+
+def metrics_indices(folder):
+    with open(folder / "metrics.csv") as file:
+        return [int(row["crop_index"]) for row in csv.DictReader(file)]
+
+
+def test_evaluation_takes_the_recorded_split_and_refuses_training_crops(tiny_crops, tmp_path, capsys):
+    import shutil
+
+    from mrisr.storage import load_json
+
+    models = tmp_path / "models"
+    code, _, err = run_script("CNN", ["train", "MSE", "--crops", str(tiny_crops), "--models-dir", str(models),
+                                      "--epochs", "1", "--no-xla", "--quiet", "--seed", "2"], capsys)
+    assert code == 0, err
+    model = str(models / "CNN_MSE_model.keras")
+    recorded = load_json(models / "CNN_MSE_model_history.json")["data"]["split"]
+    # No split options: the model's own test set, whatever the default split would be.
+    code, out, err = run_script("CNN", ["evaluate", model, "--crops", str(tiny_crops), "--out",
+                                        str(tmp_path / "e1")], capsys)
+    assert code == 0, err
+    assert "recorded split" in out and metrics_indices(tmp_path / "e1") == recorded["test"]
+    # Split options that pick training crops as the test set: refused, naming them.
+    code, out, err = run_script("CNN", ["evaluate", model, "--crops", str(tiny_crops), "--seed", "0", "--out",
+                                        str(tmp_path / "e2")], capsys)
+    assert code == 2 and "crops the model was trained on" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "e2").exists()
+    code, out, err = run_script("CNN", ["evaluate", model, "--crops", str(tiny_crops), "--seed", "0", "--out",
+                                        str(tmp_path / "e2"), "--allow-overlap"], capsys)
+    assert code == 0 and "warning:" in out and "flatter the model" in out
+    # The same pixels under other numbers in another folder are still the training crops.
+    renumbered = tmp_path / "renumbered"
+    for folder in ("down-scaled_cropped_images", "original_cropped_images"):
+        (renumbered / folder).mkdir(parents=True)
+        for path in (tiny_crops / folder).glob("*.png"):
+            shutil.copy(path, renumbered / folder / f"{int(path.stem) + 100}.png")
+    code, out, err = run_script("CNN", ["evaluate", model, "--crops", str(renumbered), "--out",
+                                        str(tmp_path / "e3")], capsys)
+    assert code == 2 and "crops the model was trained on" in err
+    # Crops the model never saw are a legitimate external test set.
+    other = make_crop_folder(tmp_path / "other", count=12, sizes=(6, 12), seed=9)
+    code, out, err = run_script("CNN", ["evaluate", model, "--crops", str(other), "--out", str(tmp_path / "e4")],
+                                capsys)
+    assert code == 0 and "external test set" in out, err
+
+
+def test_balance_data_splits_file_is_the_split_of_training(tiny_crops, tmp_path, capsys):
+    from mrisr.storage import load_json
+
+    splits = tmp_path / "splits.csv"
+    code, out, err = run_script("balance_data", ["--crops", str(tiny_crops), "--seed", "7", "--out", str(splits)],
+                                capsys)
+    assert code == 0, err
+    with open(splits) as file:
+        rows = list(csv.DictReader(file))
+    models = tmp_path / "models"
+    code, out, err = run_script("CNN", ["train", "MSE", "--crops", str(tiny_crops), "--splits", str(splits),
+                                        "--models-dir", str(models), "--epochs", "1", "--no-xla", "--quiet"], capsys)
+    assert code == 0, err
+    split = load_json(models / "CNN_MSE_model_history.json")["data"]["split"]
+    for part in ("train", "validation", "test"):
+        assert sorted(split[part]) == sorted(int(r["crop_index"]) for r in rows if r["split"] == part)
+    code, out, err = run_script("CNN", ["evaluate", str(models / "CNN_MSE_model.keras"), "--crops", str(tiny_crops),
+                                        "--splits", str(splits), "--out", str(tmp_path / "e")], capsys)
+    assert code == 0 and sorted(metrics_indices(tmp_path / "e")) == sorted(split["test"])

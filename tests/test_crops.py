@@ -1,4 +1,5 @@
 import csv
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -111,3 +112,94 @@ def test_shared_real_crops_load():
     assert crops.inputs.shape == (3064, 25, 25, 4) and crops.targets.shape == (3064, 50, 50, 4)
     assert crops.labels is None
     np.testing.assert_array_equal(crops.targets[..., 3], 1.0)
+
+
+def crop_files(folder):
+    return sorted(str(p.relative_to(folder)) for p in Path(folder).rglob("*") if p.is_file())
+
+
+def test_a_folder_with_crops_is_refused_and_overwrite_replaces_it_whole(tmp_path):
+    images, masks, _ = make_slices(6)
+    extract_crops(read_kaggle(write_kaggle(tmp_path / "d", images, masks, [1, 2, 3] * 2)), tmp_path / "c",
+                  progress=False)
+    before = {name: (tmp_path / "c" / name).read_bytes() for name in crop_files(tmp_path / "c")}
+    fewer = read_kaggle(write_kaggle(tmp_path / "e", images[:2], masks[:2], [1, 2]))
+    with pytest.raises(UserError, match="already holds crops .* --overwrite"):
+        extract_crops(fewer, tmp_path / "c", progress=False)
+    assert {name: (tmp_path / "c" / name).read_bytes() for name in crop_files(tmp_path / "c")} == before
+    summary = extract_crops(fewer, tmp_path / "c", progress=False, overwrite=True)
+    assert summary.written == 2 and summary.replaced == 13  # 6 + 6 PNGs and crops.csv
+    assert crop_files(tmp_path / "c") == ["crops.csv", "down-scaled_cropped_images/0.png",
+                                          "down-scaled_cropped_images/1.png", "original_cropped_images/0.png",
+                                          "original_cropped_images/1.png"]
+    assert read_crops(tmp_path / "c").indices.tolist() == [0, 1]
+
+
+def test_an_interrupted_extraction_leaves_the_folder_as_it_was(tmp_path, monkeypatch):
+    import mrisr.crops
+
+    images, masks, _ = make_slices(6)
+    source = read_kaggle(write_kaggle(tmp_path / "d", images, masks, [1, 2, 3] * 2))
+    extract_crops(source, tmp_path / "c", progress=False)
+    before = {name: (tmp_path / "c" / name).read_bytes() for name in crop_files(tmp_path / "c")}
+    written = []
+    original = mrisr.crops.save_crop_png
+
+    def interrupted(path, grey):
+        written.append(path)
+        if len(written) == 5:
+            raise KeyboardInterrupt
+        original(path, grey)
+
+    monkeypatch.setattr(mrisr.crops, "save_crop_png", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        extract_crops(source, tmp_path / "c", progress=False, overwrite=True)
+    assert {name: (tmp_path / "c" / name).read_bytes() for name in crop_files(tmp_path / "c")} == before
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["crops.csv", "down-scaled_cropped_images",
+                                                                  "original_cropped_images"]
+
+
+def test_slices_with_nan_in_the_crop_window_are_skipped_and_counted(tmp_path):
+    images, masks, boxes = make_slices(4)
+    images = [image.astype(np.float32) for image in images]
+    top, left = boxes[1][:2]
+    images[1][top, left] = np.nan  # inside the tumour's box, so inside the crop window
+    summary = extract_crops(read_kaggle(write_kaggle(tmp_path / "d", images, masks, [1, 2, 3, 1])), tmp_path / "c",
+                            progress=False)
+    assert summary.skipped_non_finite == 1 and summary.written == 3
+    assert not (tmp_path / "c/original_cropped_images/1.png").exists()
+    crops = read_crops(tmp_path / "c")
+    assert np.isfinite(crops.targets).all() and crops.targets[..., :3].std(axis=(1, 2, 3)).min() > 0
+
+
+def test_crop_folders_with_mixed_sizes_or_a_malformed_csv_are_refused(tmp_path):
+    images, masks, _ = make_slices(4)
+    extract_crops(read_kaggle(write_kaggle(tmp_path / "d", images, masks, [1, 2, 3, 1])), tmp_path / "c",
+                  progress=False)
+    csv_path = tmp_path / "c/crops.csv"
+    good = csv_path.read_text()
+    csv_path.write_text(good.replace("\n2,", "\nx2,", 1))
+    with pytest.raises(UserError, match="line 4: crop_index 'x2' is not a whole number"):
+        read_crops(tmp_path / "c")
+    csv_path.write_text(good)
+    Image.new("RGBA", (30, 30)).save(tmp_path / "c/original_cropped_images/2.png")
+    with pytest.raises(UserError, match="2.png is 30x30 but .* crops of one size"):
+        read_crops(tmp_path / "c")
+
+
+def test_fingerprints_follow_the_pixels_not_the_file_names(tmp_path):
+    import shutil
+
+    images, masks, _ = make_slices(3)
+    extract_crops(read_kaggle(write_kaggle(tmp_path / "d", images, masks, [1, 2, 3])), tmp_path / "c",
+                  progress=False)
+    shutil.copytree(tmp_path / "c", tmp_path / "copy")
+    first, copy = read_crops(tmp_path / "c"), read_crops(tmp_path / "copy")
+    assert first.fingerprint == copy.fingerprint and first.digests.tolist() == copy.digests.tolist()
+    assert len(set(first.digests.tolist())) == 3
+    (tmp_path / "copy/crops.csv").unlink()
+    for folder in ("down-scaled_cropped_images", "original_cropped_images"):
+        (tmp_path / "copy" / folder / "0.png").rename(tmp_path / "copy" / folder / "7.png")
+    moved = read_crops(tmp_path / "copy")
+    assert moved.fingerprint != first.fingerprint  # index 0 is now 7
+    assert moved.digests[moved.indices.tolist().index(7)] == first.digests[0]

@@ -165,3 +165,35 @@ def test_a_fully_convolutional_generator_trains_in_the_gan(tiny_crops, tmp_path)
     run = train_gan(crops, split, settings, tmp_path, tmp_path / "scores", verbose=0)
     assert len(load_json(run.history_path)["history"]["epoch"]) == 1
     assert run.generator_path.is_file()
+
+
+def test_gan_resume_checks_settings_and_a_fresh_run_keeps_the_checkpoint(tiny_crops, tmp_path, monkeypatch):
+    import dataclasses
+
+    from mrisr.cli import UserError
+    from mrisr.gan import GANRun
+
+    crops = read_crops(tiny_crops)
+    split = make_split(crops.indices, crops.labels)
+    settings = GANSettings(epochs=3, batch_size=8, xla=False, snapshot_every=0)
+    original = GANRun.end_of_epoch
+
+    def interrupt_after_one(self, *args):
+        original(self, *args)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(GANRun, "end_of_epoch", interrupt_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        train_gan(crops, split, settings, tmp_path / "g", tmp_path / "scores", verbose=0)
+    monkeypatch.setattr(GANRun, "end_of_epoch", original)
+    for change, named in ((dict(batch_size=4), "batch_size"), (dict(limit=6), "limit"),
+                          (dict(disc_strides=(1, 2, 2, 2)), "disc_strides")):
+        with pytest.raises(UserError, match=named):
+            train_gan(crops, split, dataclasses.replace(settings, **change), tmp_path / "g", tmp_path / "scores",
+                      resume=True, verbose=0)
+    with pytest.raises(UserError, match="interrupted run .* --overwrite"):
+        train_gan(crops, split, settings, tmp_path / "g", tmp_path / "scores", verbose=0)
+    run = train_gan(crops, split, settings, tmp_path / "g", tmp_path / "scores", resume=True, verbose=0)
+    assert run.history["epoch"] == [1, 2, 3]
+    assert sorted(p.name for p in (tmp_path / "g").iterdir()) == ["discriminator.keras", "generator.keras",
+                                                                  "history.json"]

@@ -181,3 +181,124 @@ def test_a_network_trained_a_few_steps_beats_nearest_neighbour_on_its_training_p
     model_scores = score_images(train.targets, np.clip(run.model.predict(train.inputs, verbose=0), 0, 1))
     assert model_scores.mean_psnr > score_images(train.targets, nearest).mean_psnr + 1.0
     assert model_scores.mean_psnr > score_images(train.targets, bicubic_upscale(train.inputs, 16)).mean_psnr
+
+
+def interrupted_run(crops, split, folder, monkeypatch, **changes):
+    """A run interrupted after its second epoch, its checkpoint kept."""
+    original = CNNRun.save_checkpoint
+
+    def interrupt_after_two(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        if len(self.history["epoch"]) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(CNNRun, "save_checkpoint", interrupt_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        train_cnn(crops, split, settings(epochs=4, **changes), folder, verbose=0)
+    monkeypatch.setattr(CNNRun, "save_checkpoint", original)
+
+
+@pytest.mark.parametrize("change, named", [
+    (dict(limit=5), "limit (checkpoint None, now 5)"),
+    (dict(seed=3), "seed"),
+    (dict(epochs=9), "epochs"),
+    (dict(ema=True), "ema"),
+    (dict(lr_schedule="cosine"), "lr_schedule"),
+])
+def test_resume_is_refused_when_a_setting_differs(tiny_crops, tmp_path, monkeypatch, change, named):
+    from mrisr.cli import UserError
+
+    crops, split = crops_and_split(tiny_crops)
+    interrupted_run(crops, split, tmp_path, monkeypatch)
+    with pytest.raises(UserError, match="--resume: the checkpoint .* other settings or data") as error:
+        train_cnn(crops, split, settings(**{"epochs": 4, **change}), tmp_path, resume=True, verbose=0)
+    assert named in str(error.value) and "\n" not in str(error.value)
+    assert (tmp_path / "CNN_MSE_model_checkpoint/state.json").is_file()  # the checkpoint is kept
+
+
+def test_resume_is_refused_on_other_crops_or_another_split(tiny_crops, tmp_path, monkeypatch):
+    from mrisr.cli import UserError
+
+    crops, split = crops_and_split(tiny_crops)
+    interrupted_run(crops, split, tmp_path, monkeypatch)
+    other_split = make_split(crops.indices, crops.labels, seed=4)
+    with pytest.raises(UserError, match="the train crops of the split"):
+        train_cnn(crops, other_split, settings(epochs=4), tmp_path, resume=True, verbose=0)
+    changed = read_crops(tiny_crops)
+    changed.targets[0] = 1.0 - changed.targets[0]  # same indices, other pixels: another fingerprint
+    changed.fingerprint = "another"
+    with pytest.raises(UserError, match="crops \\(the checkpoint's"):
+        train_cnn(changed, split, settings(epochs=4), tmp_path, resume=True, verbose=0)
+
+
+def test_a_fresh_run_never_deletes_an_interrupted_one_unless_told(tiny_crops, tmp_path, monkeypatch):
+    from mrisr.cli import UserError
+
+    crops, split = crops_and_split(tiny_crops)
+    interrupted_run(crops, split, tmp_path, monkeypatch)
+    state = (tmp_path / "CNN_MSE_model_checkpoint/state.json").read_text()
+    with pytest.raises(UserError, match="an interrupted run \\(2 epoch\\(s\\)\\) .* --resume, or .* --overwrite"):
+        train_cnn(crops, split, settings(epochs=4), tmp_path, verbose=0)
+    assert (tmp_path / "CNN_MSE_model_checkpoint/state.json").read_text() == state
+    assert not (tmp_path / "CNN_MSE_model.lock").exists()  # the refused run let its lock go
+    run = train_cnn(crops, split, settings(epochs=1), tmp_path, verbose=0, overwrite=True)
+    assert run.history["epoch"] == [1] and not (tmp_path / "CNN_MSE_model_checkpoint").exists()
+
+
+def test_a_non_finite_loss_stops_training_and_nothing_is_saved(tiny_crops, tmp_path):
+    from mrisr.training import TrainingDiverged
+
+    crops, split = crops_and_split(tiny_crops)
+    crops.targets[:] = np.nan  # every batch: the loss is NaN from the first step
+    with pytest.raises(TrainingDiverged, match="training diverged: loss became nan in epoch 1, batch 1"):
+        train_cnn(crops, split, settings(), tmp_path / "models", verbose=0)
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == []  # no model, no history, no lock
+
+
+def test_non_finite_weights_stop_training_even_with_a_finite_loss(tiny_crops, tmp_path, monkeypatch):
+    from mrisr.training import TrainingDiverged
+
+    crops, split = crops_and_split(tiny_crops)
+    original = CNNRun.save_checkpoint
+    calls = []
+
+    def poison_after_first_epoch(self, *args, **kwargs):
+        calls.append(1)
+        original(self, *args, **kwargs)
+        weights = self.model.get_weights()
+        weights[0] = np.full_like(weights[0], np.inf)
+        self.model.set_weights(weights)
+
+    monkeypatch.setattr(CNNRun, "save_checkpoint", poison_after_first_epoch)
+    with pytest.raises(TrainingDiverged):
+        train_cnn(crops, split, settings(epochs=3), tmp_path, verbose=0)
+    assert not (tmp_path / "CNN_MSE_model.keras").exists() and not (tmp_path / "CNN_MSE_model_history.json").exists()
+
+
+def test_what_a_killed_run_left_is_cleaned_by_the_next_run_of_the_model(tiny_crops, tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    crops, split = crops_and_split(tiny_crops)
+    tmp_path = tmp_path / "models"
+    tmp_path.mkdir()
+    stale_model = tmp_path / f".CNN_MSE_model.keras.tmp-{dead.pid}-q1.keras"
+    stale_model.write_bytes(b"part of a 1.2 GB model")
+    partial = tmp_path / "CNN_MSE_model_checkpoint" / f"ckpt-{dead.pid}-7"
+    partial.mkdir(parents=True)
+    (tmp_path / "CNN_MSE_model.lock").write_text(f"{dead.pid}\n")
+    run = train_cnn(crops, split, settings(epochs=1), tmp_path, verbose=0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["CNN_MSE_model.keras", "CNN_MSE_model_history.json"]
+    assert run.model_path.is_file()
+
+
+def test_the_history_records_the_crops_and_split(tiny_crops, tmp_path):
+    crops, split = crops_and_split(tiny_crops)
+    run = train_cnn(crops, split, settings(epochs=1), tmp_path, verbose=0)
+    data = load_json(run.history_path)["data"]
+    assert data["fingerprint"] == crops.fingerprint and data["crop_count"] == len(crops)
+    assert data["split"]["test"] == split.test.tolist() and data["split"]["train"] == split.train.tolist()
+    digests = dict(zip(crops.indices.tolist(), crops.digests.tolist()))
+    assert data["train_digests"] == [digests[i] for i in split.train.tolist()]

@@ -87,3 +87,52 @@ def test_load_upscaler_reads_models_and_rejects_what_cannot_upscale(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
         load_upscaler(str(tmp_path / "missing.keras"))
     assert load_upscaler("bicubic", scale=3).scale == 3
+
+
+def test_fixed_size_tiles_streamed_in_batches_give_the_one_batch_result():
+    model = models.paper_generator(6, 12, 4)
+    image = np.random.default_rng(6).random((31, 26))
+    one_batch = FixedSizeUpscaler(model, "g", batch_size=10_000).upscale(image)
+    streamed = FixedSizeUpscaler(model, "g", batch_size=7).upscale(image)
+    np.testing.assert_allclose(streamed, one_batch, atol=1e-6)
+
+
+def test_non_finite_input_is_kept_in_place_and_never_spread():
+    pixels = np.random.default_rng(7).random((2, 12, 10)).astype(np.float32) * 100 + 50
+    pixels[0, 3, 4] = np.nan
+    pixels[1, 0, 0] = np.inf
+    from mrisr.upscaling import intensity_range
+
+    assert intensity_range(pixels)[2] == 2
+    output = upscale_pixels(BicubicUpscaler(2), pixels)
+    assert output.dtype == np.float32
+    assert np.isnan(output[0, 6:8, 8:10]).all() and np.isposinf(output[1, :2, :2]).all()
+    assert np.count_nonzero(~np.isfinite(output)) == 8  # each bad voxel's 2x2 block, nothing else
+    finite = np.isfinite(output)
+    assert output[finite].min() >= np.nanmin(pixels[np.isfinite(pixels)]) - 1e-4
+    assert output[finite].max() <= pixels[np.isfinite(pixels)].max() + 1e-4
+    with pytest.raises(UserError, match="every value"):
+        upscale_pixels(BicubicUpscaler(2), np.full((1, 4, 4), np.nan))
+
+
+def test_a_model_that_outputs_nan_is_refused(tmp_path):
+    from mrisr.cli import RunFailed
+
+    model = random_network("espcn")
+    network = models.grey_network(model)
+    layer = [layer for layer in network.layers if layer.weights][0]
+    layer.set_weights([np.full_like(w, np.nan) for w in layer.get_weights()])
+    model.save(tmp_path / "nan.keras")  # Keras saves it; the project's save_model would refuse
+    with pytest.raises(UserError, match="NaN or infinite weights"):
+        load_upscaler(str(tmp_path / "nan.keras"))
+    # Outputs are checked too, for what the weights do not show (a NaN made inside the network).
+    upscaler = load_upscaler("bicubic")
+    upscaler.upscale = lambda grey: np.full((grey.shape[0] * 2, grey.shape[1] * 2), np.nan)
+    upscaler.name = "broken"
+    with pytest.raises(RunFailed, match="broken gives NaN"):
+        upscale_pixels(upscaler, np.ones((1, 4, 4)))
+    from mrisr.storage import save_model
+
+    with pytest.raises(RunFailed, match="non-finite weights"):
+        save_model(model, tmp_path / "refused.keras")
+    assert not (tmp_path / "refused.keras").exists()

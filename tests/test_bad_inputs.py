@@ -1,0 +1,128 @@
+"""Every script, fed bad input as a new user would: one line on stderr, exit status 2, no traceback,
+and nothing written or changed anywhere in the working folder."""
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import make_crop_folder, run_script
+
+
+def snapshot(folder):
+    """Every file under `folder` with its size, modification time and content hash."""
+    state = {}
+    for root, folders, files in os.walk(folder):
+        for name in files + [f for f in folders if os.path.islink(os.path.join(root, f))]:
+            path = Path(root) / name
+            info = path.lstat()
+            content = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "link"
+            state[str(path.relative_to(folder))] = (info.st_size, info.st_mtime_ns, content)
+        for name in folders:
+            state[str((Path(root) / name).relative_to(folder)) + "/"] = "folder"
+    return state
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    """Crops, a trained x2 model with its record, and files broken in each way the table uses."""
+    from mrisr.crops import read_crops
+    from mrisr.splits import make_split
+    from mrisr.training import CNNSettings, train_cnn
+
+    root = tmp_path_factory.mktemp("workspace")
+    crops = make_crop_folder(root / "crops", count=30, sizes=(6, 12))
+    crop_set = read_crops(crops)
+    settings = CNNSettings(loss_setup="L1", arch="espcn", epochs=1, batch_size=8, learning_rate=1e-3, xla=False,
+                           pairs="consistent", scale=2)
+    train_cnn(crop_set, make_split(crop_set.indices, crop_set.labels), settings, root / "models", verbose=0)
+    mixed = make_crop_folder(root / "mixed", count=6, sizes=(6, 12))
+    from PIL import Image
+
+    Image.new("RGBA", (7, 7)).save(mixed / "original_cropped_images" / "3.png")
+    malformed = make_crop_folder(root / "malformed", count=6, sizes=(6, 12))
+    text = (malformed / "crops.csv").read_text().splitlines()
+    text[2] = "two," + text[2].split(",", 1)[1]
+    (malformed / "crops.csv").write_text("\n".join(text) + "\n")
+    (root / "history").mkdir()
+    (root / "history" / "CNN_MSE_model_history.json").write_text(json.dumps({"history": [1, 2, 3]}))
+    np.save(root / "empty.npy", np.zeros((0, 0)))
+    np.save(root / "volume.npy", np.random.default_rng(0).random((4, 8, 8)).astype(np.float32))
+    full = np.random.default_rng(1).random((64, 64))
+    np.save(root / "whole.npy", full)
+    (root / "truncated.npy").write_bytes((root / "whole.npy").read_bytes()[:300])
+    (root / "random.keras").write_bytes(os.urandom(2000))
+    (root / "a_file").write_text("not a folder")
+    os.symlink(root / "volume.npy", root / "link_to_volume.npy")
+    (root / "splits_foreign.csv").write_text("crop_index,split\n0,train\n1,validation\n999,test\n")
+    return root
+
+
+MODEL = "models/CNN_espcn_L1_consistent_x2_model.keras"
+
+CASES = [
+    # extract_crops.py
+    ("extract_crops", ["--source", "demo", "--sizes", "25,50000", "--out-dir", "x"], "at most 2048"),
+    ("extract_crops", ["--source", "demo", "--margin", "-3", "--out-dir", "x"], "--margin"),
+    ("extract_crops", ["--source", "demo", "--out-dir", "crops", "--limit", "2"], "already holds crops"),
+    ("extract_crops", ["--source", "demo", "--out-dir", "a_file", "--limit", "2"], "is a file"),
+    ("extract_crops", ["--source", "demo", "--out-dir", "a_file/sub", "--limit", "2"], "a_file"),
+    # balance_data.py
+    ("balance_data", ["--crops", "crops", "--seed", "-1", "--out", "s.csv"], "--seed must be"),
+    ("balance_data", ["--crops", "crops", "--out", "crops"], "is a folder"),
+    ("balance_data", ["--crops", "crops", "--out", "a_file/s.csv"], "not a folder"),
+    ("balance_data", ["--crops", "malformed", "--out", "s.csv"], "is not a whole number"),
+    ("balance_data", ["--crops", "mixed", "--out", "s.csv"], "crops of one size"),
+    # CNN.py
+    ("CNN", ["train", "MSE", "--crops", "crops", "--lr", "nan", "--models-dir", "m"], "--lr must be positive"),
+    ("CNN", ["train", "MSE", "--crops", "crops", "--lr", "-1", "--models-dir", "m"], "--lr must be positive"),
+    ("CNN", ["train", "MSE", "--crops", "crops", "--lr", "inf", "--models-dir", "m"], "--lr must be positive"),
+    ("CNN", ["train", "MSE", "--crops", "crops", "--decay", "-1", "--models-dir", "m"], "--decay must not be"),
+    ("CNN", ["train", "MSE", "--crops", "crops", "--seed", "-4", "--models-dir", "m"], "--seed must be"),
+    ("CNN", ["train", "MSE", "--crops", "crops", "--splits", "none.csv", "--models-dir", "m"], "does not exist"),
+    ("CNN", ["train", "MSE", "--crops", "crops", "--splits", "splits_foreign.csv", "--models-dir", "m"],
+     "crop 999"),
+    ("CNN", ["train", "L1", "--arch", "espcn", "--crops", "crops", "--models-dir", "a_file", "--epochs", "1"],
+     "a_file"),
+    ("CNN", ["train", "L1", "--arch", "espcn", "--pairs", "consistent", "--scale", "1", "--crops", "crops"],
+     "--scale must be at least 2"),
+    ("CNN", ["evaluate", MODEL, "--crops", "crops", "--scale", "4", "--out", "e"], "give the --scale"),
+    ("CNN", ["evaluate", MODEL, "--crops", "crops", "--pairs", "consistent", "--scale", "4", "--out", "e"],
+     "give the --scale"),
+    ("CNN", ["evaluate", "random.keras", "--crops", "crops", "--out", "e"], "not a Keras model file"),
+    ("CNN", ["evaluate", MODEL, "--crops", "crops", "--out", "a_file/e"], "not a folder"),
+    ("CNN", ["evaluate", MODEL, "--crops", "crops", "--seed", "3", "--out", "e"], "crops the model was trained on"),
+    # GAN.py
+    ("GAN", ["train", "1", "--crops", "crops", "--content-loss", "mse", "--adversarial-weight", "-1",
+             "--models-dir", "g"], "--adversarial-weight must not be negative"),
+    ("GAN", ["train", "1", "--crops", "crops", "--batch-size", "0", "--models-dir", "g"], "--batch-size"),
+    ("GAN", ["train", "1", "--crops", "crops", "--seed", "-2", "--models-dir", "g"], "--seed must be"),
+    # CNN_plot_losses.py
+    ("CNN_plot_losses", ["--models-dir", "history", "--out-dir", "p"], "is not a CNN history file"),
+    # upscale.py
+    ("upscale", ["bicubic", "volume.npy", "volume.npy"], "is the input"),
+    ("upscale", ["bicubic", "volume.npy", "models/../volume.npy"], "is the input"),
+    ("upscale", ["bicubic", "link_to_volume.npy", "volume.npy"], "is the input"),
+    ("upscale", ["bicubic", "volume.npy", "link_to_volume.npy"], "is the input"),
+    ("upscale", ["bicubic", "empty.npy", "o.npy"], "empty array"),
+    ("upscale", ["bicubic", "truncated.npy", "o.npy"], "truncated or corrupt"),
+    ("upscale", ["random.keras", "volume.npy", "o.npy"], "not a Keras model file"),
+    ("upscale", ["bicubic", "volume.npy", "o.npy", "--scale", "100000"], "memory"),
+    ("upscale", ["bicubic", "volume.npy", "a_file/o.npy"], "not a folder"),
+    ("upscale", ["bicubic", "volume.npy", "models"], "is a folder"),
+    ("upscale", [MODEL, "volume.npy", "o.npy", "--scale", "4"], "not by --scale 4"),
+]
+
+
+@pytest.mark.parametrize("script, argv, message", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_bad_input_is_one_line_exit_2_and_changes_nothing(workspace, script, argv, message, capsys, monkeypatch):
+    monkeypatch.chdir(workspace)
+    before = snapshot(workspace)
+    code, out, err = run_script(script, argv, capsys)
+    assert code == 2, (out, err)
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert message in err, err
+    assert snapshot(workspace) == before

@@ -1,0 +1,135 @@
+"""Files are written whole or not at all; runs lock their model; what killed runs left is cleaned."""
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from mrisr.cli import UserError
+from mrisr.storage import RunLock, atomic_write, check_output_path, remove_stale_temporaries
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def dead_pid():
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_a_failing_write_leaves_the_previous_file_and_no_temporary(tmp_path):
+    target = tmp_path / "scan.nii.gz"
+    target.write_bytes(b"previous")
+
+    def fails_half_way(temporary):
+        assert temporary.endswith(".nii.gz")  # nibabel chooses the format by the full suffix
+        Path(temporary).write_bytes(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device", temporary)
+
+    with pytest.raises(OSError):
+        atomic_write(target, fails_half_way)
+    assert target.read_bytes() == b"previous"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scan.nii.gz"]
+
+
+def test_a_killed_writer_leaves_the_previous_file_and_the_next_write_removes_its_temporary(tmp_path):
+    target = tmp_path / "model.keras"
+    target.write_bytes(b"previous")
+    code = textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {str(ROOT)!r})
+        from pathlib import Path
+        from mrisr.storage import atomic_write
+        def slow(temporary):
+            Path(temporary).write_bytes(b"x" * 1000)
+            print("writing", flush=True)
+            time.sleep(60)
+        atomic_write({str(target)!r}, slow)
+    """)
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "writing"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert target.read_bytes() == b"previous"
+    left = [p for p in tmp_path.iterdir() if p.name != "model.keras"]
+    assert len(left) == 1 and left[0].name.startswith(f".model.keras.tmp-{process.pid}-")
+    atomic_write(target, lambda temporary: Path(temporary).write_bytes(b"new"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"] and target.read_bytes() == b"new"
+
+
+def test_sigterm_during_a_write_removes_the_temporary(tmp_path):
+    target = tmp_path / "out.npy"
+    code = textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {str(ROOT)!r})
+        from pathlib import Path
+        from mrisr.cli import script_main
+        from mrisr.storage import atomic_write
+        def slow(temporary):
+            Path(temporary).write_bytes(b"x")
+            print("writing", flush=True)
+            time.sleep(60)
+        sys.exit(script_main(lambda argv: atomic_write({str(target)!r}, slow))())
+    """)
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    assert process.stdout.readline().strip() == "writing"
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 143
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_temporaries_of_a_live_process_are_kept(tmp_path):
+    target = tmp_path / "a.json"
+    (tmp_path / f".a.json.tmp-{os.getppid()}-x.json").write_text("someone else's write in progress")
+    (tmp_path / f".a.json.tmp-{dead_pid()}-y.json").write_text("left by a killed run")
+    assert remove_stale_temporaries(target) == 1
+    assert [p.name for p in tmp_path.iterdir()] == [f".a.json.tmp-{os.getppid()}-x.json"]
+
+
+def test_output_checks_before_any_work(tmp_path):
+    source = tmp_path / "scan.dcm"
+    source.write_bytes(b"scan")
+    os.symlink(source, tmp_path / "link.dcm")
+    for same in (source, tmp_path / "link.dcm", tmp_path / "sub" / ".." / "scan.dcm"):
+        (tmp_path / "sub").mkdir(exist_ok=True)
+        with pytest.raises(UserError, match="is the input"):
+            check_output_path(same, inputs=[source])
+    with pytest.raises(UserError, match="is a folder"):
+        check_output_path(tmp_path / "sub", inputs=[source])
+    with pytest.raises(UserError, match="not a folder"):
+        check_output_path(tmp_path / "scan.dcm" / "out.dcm")
+    check_output_path(tmp_path / "new" / "deeper" / "out.dcm", inputs=[source])
+    assert not (tmp_path / "new").exists()  # checking creates nothing
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.dcm", "scan.dcm", "sub"]
+
+
+def test_a_second_run_is_refused_while_the_first_holds_the_lock(tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / "CNN_MSE_model.lock").write_text(f"{holder.pid}\n")
+        with pytest.raises(UserError, match=f"another run \\(process {holder.pid}\\)"):
+            RunLock(tmp_path / "CNN_MSE_model.lock").acquire()
+        assert (tmp_path / "CNN_MSE_model.lock").read_text().strip() == str(holder.pid)
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_stale_lock_is_taken_over_and_released(tmp_path, capsys):
+    lock_path = tmp_path / "CNN_MSE_model.lock"
+    pid = dead_pid()
+    lock_path.write_text(f"{pid}\n")
+    stale = tmp_path / f".CNN_MSE_model.keras.tmp-{pid}-abc.keras"
+    stale.write_bytes(b"1.2 GB, once")
+    with RunLock(lock_path, [tmp_path / "CNN_MSE_model.keras"]):
+        assert lock_path.read_text().strip() == str(os.getpid())
+        assert f"left by process {pid}, which is gone" in capsys.readouterr().out
+        assert not stale.exists()
+    assert not lock_path.exists()
