@@ -326,3 +326,50 @@ GENERATORS = {"paper": paper_generator, "espcn": espcn, "edsr": edsr}
 
 def build_generator(name="paper", input_size=25, output_size=50, channels=4):
     return _build(GENERATORS, "generator", name, input_size, output_size, channels)
+
+
+# --- through-plane networks (upscale.py self) -------------------------------------------------
+
+
+@keras.saving.register_keras_serializable(package="mrisr")
+class SubSliceOutput(layers.Layer):
+    """The sub-slices of each thick slice: the cubic-spline values plus the network's correction, then
+    projected so that the slice profile's weighted sum of each thick slice's sub-slices equals its
+    thick value (the smallest such change; inputs: (..., 1 + F) = thick value and F spline values)."""
+
+    def __init__(self, profile=None, **kwargs):
+        super().__init__(**kwargs)
+        self.profile = None if profile is None else [float(w) for w in profile]
+
+    def call(self, inputs, correction):
+        inputs = keras.ops.cast(inputs, "float32")
+        output = inputs[..., 1:] + keras.ops.cast(correction, "float32")
+        if self.profile is None:
+            return output
+        weights = keras.ops.convert_to_tensor(self.profile, "float32")
+        mismatch = inputs[..., :1] - keras.ops.sum(output * weights, axis=-1, keepdims=True)
+        return output + weights * mismatch / float(sum(w * w for w in self.profile))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (input_shape[-1] - 1,)
+
+    def get_config(self):
+        return {**super().get_config(), "profile": self.profile}
+
+
+def through_plane_network(factor, profile=None, channels=64, blocks=4, dtype=None):
+    """A residual CNN on planes that contain the slice axis, on the thick grid: each position holds a
+    thick value and its `factor` cubic-spline sub-slice values as channels; out come the `factor`
+    sub-slices (spline + correction, projected onto the thick value by `profile` when given).
+    `dtype` is a Keras dtype policy for the convolutions (e.g. "mixed_bfloat16"); the output is float32."""
+    inputs = keras.Input((None, None, 1 + factor), name="thick_and_spline")
+    features = layers.Conv2D(channels, 3, padding="same", dtype=dtype)(inputs)
+    x = features
+    for _ in range(blocks):
+        y = layers.Conv2D(channels, 3, padding="same", activation="relu", dtype=dtype)(x)
+        y = layers.Conv2D(channels, 3, padding="same", dtype=dtype)(y)
+        x = layers.Add(dtype=dtype)([x, y])
+    x = layers.Add(dtype=dtype)([x, features])
+    correction = layers.Conv2D(factor, 3, padding="same", dtype="float32", kernel_initializer="zeros")(x)
+    output = SubSliceOutput(profile, dtype="float32", name="sub_slices")(inputs, correction)
+    return keras.Model(inputs, output, name=f"through_plane_x{factor}")

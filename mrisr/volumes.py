@@ -1,0 +1,217 @@
+"""Volumes with their geometry, for upscaling across slices: NIfTI, DICOM series and 3-D `.npy`.
+
+`read_volume` returns a `Volume`: the voxels as stored (their own data type), the voxel sizes, the
+affine (voxel index to patient millimetres), the slice thickness when the file says it, and what is
+needed to write a volume of the same kind with `write_volume`.
+"""
+
+import copy
+import dataclasses
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from mrisr.cli import UserError
+from mrisr.medical_io import NIFTI_SUFFIXES, kind_of
+
+
+@dataclasses.dataclass
+class Volume:
+    kind: str  # "nifti", "dicom-series" or "npy"
+    data: np.ndarray  # 3-D, as stored
+    spacing: Optional[tuple]  # voxel size (mm) per axis; None for .npy
+    affine: Optional[np.ndarray]
+    path: Path
+    thickness: Optional[float] = None  # mm, when the file gives it (DICOM SliceThickness)
+    slice_axis: Optional[int] = None  # the axis the file's slices run along (DICOM series: 2)
+    header: Any = None  # the NIfTI image, or the DICOM datasets in slice order
+
+
+def read_volume(path, volume_index=None):
+    """Read a 3-D volume; raise UserError with one line for anything that is not one."""
+    path = Path(path)
+    if path.is_dir():
+        return _read_dicom_series(path)
+    if not path.is_file():
+        raise UserError(f"input {path} does not exist")
+    kind = kind_of(path)
+    if kind == "nifti":
+        return _read_nifti(path, volume_index)
+    if kind == "npy":
+        from mrisr.medical_io import read_image
+
+        image = read_image(path, axis=0)  # the .npy checks of upscale.py (numeric, not empty, not pickled)
+        data = np.load(path, allow_pickle=False)
+        if data.ndim != 3:
+            raise UserError(f"{path} is a {data.ndim}-D array; upscaling across slices needs a 3-D volume")
+        del image
+        return Volume("npy", data, None, None, path)
+    if kind == "dicom":
+        raise UserError(f"{path} is one DICOM file: give the folder of the series' slices (multi-frame DICOM "
+                        "is not supported here; convert it to NIfTI, e.g. with dcm2niix)")
+    raise UserError(f"{path.name}: unsupported volume; use NIfTI (.nii, .nii.gz), a folder of DICOM slices or a "
+                    "3-D .npy")
+
+
+def _read_nifti(path, volume_index):
+    import nibabel
+
+    try:
+        image = nibabel.load(path)
+        data = np.asanyarray(image.dataobj)
+    except Exception as error:  # nibabel raises many types for a broken file
+        raise UserError(f"cannot read {path} as NIfTI: {str(error).splitlines()[0][:200]}") from None
+    if data.ndim == 4 and volume_index is None:
+        raise UserError(f"{path} is 4-D ({data.shape[3]} volumes): choose one with --volume-index")
+    if data.ndim == 4:
+        if not 0 <= volume_index < data.shape[3]:
+            raise UserError(f"--volume-index must be from 0 to {data.shape[3] - 1}, got {volume_index}")
+        data = data[..., volume_index]
+    if data.ndim != 3 or min(data.shape) < 2:
+        raise UserError(f"{path} is not a 3-D volume (shape {data.shape}); upscaling across slices needs one")
+    spacing = tuple(float(z) for z in image.header.get_zooms()[:3])
+    return Volume("nifti", data, spacing, image.affine.copy(), path, header=image)
+
+
+def _dicom_normal(dataset):
+    orientation = np.array([float(v) for v in dataset.ImageOrientationPatient])
+    return np.cross(orientation[:3], orientation[3:])
+
+
+def _read_dicom_series(folder):
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    datasets = []
+    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+        try:
+            dataset = pydicom.dcmread(path)
+        except (InvalidDicomError, OSError):
+            continue
+        if "PixelData" in dataset:
+            datasets.append(dataset)
+    if len(datasets) < 2:
+        raise UserError(f"{folder} holds {len(datasets)} DICOM image(s): a series of at least 2 slices is needed")
+    series = {str(getattr(d, "SeriesInstanceUID", "")) for d in datasets}
+    if len(series) > 1:
+        raise UserError(f"{folder} holds {len(series)} DICOM series: give a folder with one series")
+    for needed in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing"):
+        if any(needed not in d for d in datasets):
+            raise UserError(f"{folder}: a slice has no {needed}; the slices cannot be placed in space")
+    if any(int(getattr(d, "NumberOfFrames", 1) or 1) > 1 for d in datasets):
+        raise UserError(f"{folder}: multi-frame DICOM is not supported here; convert it to NIfTI (e.g. dcm2niix)")
+    normal = _dicom_normal(datasets[0])
+    if any(not np.allclose(_dicom_normal(d), normal, atol=1e-4) for d in datasets):
+        raise UserError(f"{folder}: the slices are not parallel (a localiser or a mixed series?)")
+    positions = [float(np.dot(normal, [float(v) for v in d.ImagePositionPatient])) for d in datasets]
+    order = np.argsort(positions)
+    datasets = [datasets[i] for i in order]
+    steps = np.diff(np.sort(positions))
+    if steps.min() <= 1e-3 or (steps.max() - steps.min()) > 0.01 * steps.mean() + 1e-3:
+        raise UserError(f"{folder}: the slices are not evenly spaced ({steps.min():.3f} to {steps.max():.3f} mm)")
+    for key in ("RescaleSlope", "RescaleIntercept", "Rows", "Columns"):
+        if len({str(getattr(d, key, "")) for d in datasets}) > 1:
+            raise UserError(f"{folder}: the slices differ in {key}; they cannot be upscaled as one volume")
+    data = np.stack([d.pixel_array for d in datasets], axis=-1)  # (rows, columns, slices)
+    if data.ndim != 3:
+        raise UserError(f"{folder}: colour DICOM is not supported; only greyscale MRI")
+    row_spacing, column_spacing = (float(v) for v in datasets[0].PixelSpacing)
+    spacing = (row_spacing, column_spacing, float(steps.mean()))
+    orientation = np.array([float(v) for v in datasets[0].ImageOrientationPatient])
+    affine = np.eye(4)  # voxel (row, column, slice) -> patient (LPS) millimetres
+    affine[:3, 0] = orientation[3:] * row_spacing
+    affine[:3, 1] = orientation[:3] * column_spacing
+    affine[:3, 2] = normal * spacing[2]
+    affine[:3, 3] = [float(v) for v in datasets[0].ImagePositionPatient]
+    thickness = float(datasets[0].SliceThickness) if "SliceThickness" in datasets[0] else None
+    return Volume("dicom-series", data, spacing, affine, folder, thickness, 2, datasets)
+
+
+def check_volume_output(volume, output_path):
+    """UserError unless the output is of the input's kind (a folder for a DICOM series) or .npy."""
+    output_path = Path(output_path)
+    if volume.kind == "dicom-series":
+        if output_path.exists() and (not output_path.is_dir() or any(output_path.iterdir())):
+            raise UserError(f"the output {output_path} must be a new (or empty) folder for the DICOM series")
+        return "dicom-series"
+    kind = kind_of(output_path)
+    if kind not in (volume.kind, "npy"):
+        suffixes = ", ".join(NIFTI_SUFFIXES + (".npy",)) if volume.kind == "nifti" else ".npy"
+        raise UserError(f"cannot write a {volume.kind} volume as {output_path.name}: use {suffixes}")
+    return kind
+
+
+def write_volume(volume, data, output_path, axis, factor):
+    """Write `data` (the thin volume, in the input's data type) as the input's kind: NIfTI with the
+    voxel size along `axis` divided by F and the affine of thin_affine; a DICOM series with F times as
+    many slices, each placed between its thick slice's neighbours, with new UIDs; or .npy."""
+    from mrisr.storage import atomic_write
+    from mrisr.through_plane import thin_affine
+
+    output_path = Path(output_path)
+    kind = check_volume_output(volume, output_path)
+    if kind == "npy":
+        atomic_write(output_path, lambda temporary: np.save(temporary, data))
+    elif kind == "nifti":
+        import nibabel
+
+        image = volume.header
+        affine = thin_affine(volume.affine, axis, factor)
+        header = image.header.copy()
+        output = nibabel.Nifti1Image(data, affine, header)
+        zooms = list(header.get_zooms())
+        zooms[axis] = zooms[axis] / factor
+        output.header.set_zooms(tuple(zooms[:3]))
+        output.set_qform(affine, code=int(image.header["qform_code"]) or 1)
+        output.set_sform(affine, code=int(image.header["sform_code"]) or 1)
+        output.set_data_dtype(data.dtype)
+        atomic_write(output_path, lambda temporary: nibabel.save(output, temporary))
+    else:
+        _write_dicom_series(volume, data, output_path, factor)
+    return output_path
+
+
+def _write_dicom_series(volume, data, folder, factor):
+    """One file per thin slice in a staging folder, renamed into place when all are written."""
+    import os
+    import shutil
+
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    from mrisr.storage import remove_stale_temporaries, temporary_path
+    from mrisr.through_plane import thin_affine
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(folder)
+    staging = temporary_path(folder, folder=True)
+    affine = thin_affine(volume.affine, 2, factor)
+    normal = volume.affine[:3, 2] / np.linalg.norm(volume.affine[:3, 2])
+    series_uid = generate_uid()
+    thin = volume.spacing[2] / factor
+    try:
+        for k in range(data.shape[2]):
+            dataset = copy.deepcopy(volume.header[min(k // factor, len(volume.header) - 1)])
+            if dataset.file_meta.TransferSyntaxUID.is_compressed:
+                dataset.decompress()
+            position = affine[:3, 3] + affine[:3, 2] * k
+            dataset.ImagePositionPatient = [float(f"{v:.6f}") for v in position]
+            dataset.SliceLocation = float(f"{np.dot(normal, position):.6f}")
+            dataset.SliceThickness = float(f"{thin:.6f}")
+            dataset.SpacingBetweenSlices = float(f"{thin:.6f}")
+            dataset.InstanceNumber = k + 1
+            dataset.PixelData = np.ascontiguousarray(data[:, :, k]).tobytes()
+            dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+            dataset.SOPInstanceUID = generate_uid()
+            dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
+            dataset.SeriesInstanceUID = series_uid
+            description = str(getattr(dataset, "SeriesDescription", "")).strip()
+            dataset.SeriesDescription = (description + f" through-plane x{factor}").strip()[:64]
+            dataset.ImageType = ["DERIVED", "SECONDARY"]
+            dataset.save_as(staging / f"slice_{k + 1:04d}.dcm", enforce_file_format=True)
+        if folder.exists():
+            folder.rmdir()  # empty (checked before)
+        os.replace(staging, folder)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
