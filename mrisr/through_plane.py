@@ -146,6 +146,8 @@ class PatchSampler:
     network input, and the patch's sub-slices as target."""
 
     def __init__(self, planes, profile, thick_length=12, width=48, seed=0, pitch_ratios=(1.0, 1.0)):
+        shortest = min(int(planes.shape[1] * pitch_ratios[0]), int(planes.shape[2] * pitch_ratios[1]))
+        thick_length = max(3, min(thick_length, (shortest - 1) // profile.factor))
         self.profile, self.thick_length, self.width = profile, thick_length, width
         self.rng = np.random.default_rng(seed)
         # Each orientation: planes whose first axis is the one to degrade, resampled (when the thin

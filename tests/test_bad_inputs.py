@@ -57,6 +57,15 @@ def workspace(tmp_path_factory):
     (root / "random.keras").write_bytes(os.urandom(2000))
     (root / "a_file").write_text("not a folder")
     os.symlink(root / "volume.npy", root / "link_to_volume.npy")
+    import nibabel
+
+    nibabel.save(nibabel.Nifti1Image(np.zeros((8, 8, 8), np.float32), np.eye(4)), root / "iso.nii.gz")
+    nibabel.save(nibabel.Nifti1Image(np.zeros((8, 8, 6, 3), np.float32), np.diag([1, 1, 4, 1])), root / "4d.nii.gz")
+    nibabel.save(nibabel.Nifti1Image(np.zeros((8, 8, 1), np.float32), np.diag([1, 1, 4, 1])), root / "flat.nii.gz")
+    np.save(root / "plane.npy", np.zeros((8, 8), np.float32))
+    from tests.test_medical_io import write_dicom
+
+    write_dicom(root / "one.dcm", np.zeros((8, 8), np.uint16))
     (root / "splits_foreign.csv").write_text("crop_index,split\n0,train\n1,validation\n999,test\n")
     return root
 
@@ -114,6 +123,22 @@ CASES = [
     ("upscale", ["bicubic", "volume.npy", "a_file/o.npy"], "not a folder"),
     ("upscale", ["bicubic", "volume.npy", "models"], "is a folder"),
     ("upscale", [MODEL, "volume.npy", "o.npy", "--scale", "4"], "not by --scale 4"),
+    # upscale.py self (across slices)
+    ("upscale", ["self", "plane.npy", "o.npy", "--axis", "0", "--scale", "2"], "3-D volume"),
+    ("upscale", ["self", "flat.nii.gz", "o.nii.gz"], "not a 3-D volume"),
+    ("upscale", ["self", "4d.nii.gz", "o.nii.gz"], "--volume-index"),
+    ("upscale", ["self", "4d.nii.gz", "o.nii.gz", "--volume-index", "5"], "--volume-index must be"),
+    ("upscale", ["self", "iso.nii.gz", "o.nii.gz"], "nearly isotropic"),
+    ("upscale", ["self", "iso.nii.gz", "o.nii.gz", "--axis", "2"], "only 1.00 times"),
+    ("upscale", ["self", "iso.nii.gz", "o.nii.gz", "--axis", "2", "--scale", "1"], "at least 2"),
+    ("upscale", ["self", "volume.npy", "o.npy"], "give --axis and --scale"),
+    ("upscale", ["self", "one.dcm", "o.dcm"], "give the folder of the series"),
+    ("upscale", ["self", "iso.nii.gz", "o.png", "--axis", "2", "--scale", "2"], "cannot write a nifti volume"),
+    ("upscale", ["self", "4d.nii.gz", "o.nii.gz", "--volume-index", "0", "--minutes", "0"], "--minutes must be"),
+    ("upscale", ["self", "4d.nii.gz", "o.nii.gz", "--volume-index", "0", "--save-model", "net.h5"], ".keras"),
+    ("upscale", ["self", "4d.nii.gz", "o.nii.gz", "--volume-index", "0", "--slice-thickness", "-1"],
+     "--slice-thickness must be positive"),
+    ("upscale", ["bicubic", "volume.npy", "o.npy", "--slice-thickness", "3"], "MODEL 'self'"),
 ]
 
 

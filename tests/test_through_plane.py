@@ -1,0 +1,256 @@
+"""Through-plane super-resolution: the slice profile, the geometry of the thin volume, the network's
+consistency, the plane batching, a short training that beats cubic spline, and upscale.py self."""
+
+import numpy as np
+import pytest
+
+from mrisr.cli import UserError
+from mrisr.through_plane import (SliceProfile, apply_network, degrade, make_plan, network_input, spline_upsample,
+                                 sub_slices_to_fine, thin_affine)
+from tests.conftest import run_script
+
+
+def test_a_box_profile_of_f_slices_is_the_slab_average():
+    fine = np.random.default_rng(0).random((24, 5, 3))
+    for factor in (2, 3, 4, 8):
+        thick = degrade(fine, 0, SliceProfile(factor))
+        expected = fine.reshape(24 // factor, factor, 5, 3).mean(axis=1)
+        np.testing.assert_allclose(thick, expected, rtol=1e-6)
+    # along another axis, and with a start offset (another phase of the thick grid)
+    np.testing.assert_allclose(degrade(fine, 2, SliceProfile(3), start=0)[..., 0], fine.mean(axis=2), rtol=1e-6)
+    np.testing.assert_allclose(degrade(fine, 0, SliceProfile(4), start=1, count=2)[1], fine[5:9].mean(axis=0),
+                               rtol=1e-6)
+
+
+def test_profiles_with_a_gap_and_gaussian_profiles():
+    offsets, weights = SliceProfile(4, 3.0).taps()  # 3 mm thick every 4 mm: a 1-slice gap
+    assert offsets.tolist() == [0, 1, 2, 3] and weights.tolist() == pytest.approx([1 / 6, 1 / 3, 1 / 3, 1 / 6])
+    assert SliceProfile(4, 3.0).projection().tolist() == pytest.approx([1 / 6, 1 / 3, 1 / 3, 1 / 6])
+    offsets, weights = SliceProfile(4, 4.0, "gaussian").taps()
+    assert weights.sum() == pytest.approx(1) and weights.tolist() == pytest.approx(weights[::-1].tolist())
+    centre = (4 - 1) / 2
+    half = weights.max() / 2  # the full width at half maximum is the thickness, up to the sampling
+    above = offsets[weights >= half * 0.98]
+    assert above.min() - 0.5 <= centre - 2 + 0.5 and above.max() + 0.5 >= centre + 2 - 0.5
+    assert SliceProfile(4, 8.0, "gaussian").projection() is None  # reaches far outside its slab
+    for bad in (dict(factor=1), dict(factor=4, thickness=0.0), dict(factor=4, kind="triangle")):
+        with pytest.raises(UserError):
+            SliceProfile(**bad)
+
+
+def oblique_affine(seed=0):
+    rng = np.random.default_rng(seed)
+    rotation, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    affine = np.eye(4)
+    affine[:3, :3] = rotation @ np.diag([0.9, 1.1, 1.3])
+    affine[:3, 3] = rng.normal(scale=50, size=3)
+    return affine
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2])
+@pytest.mark.parametrize("factor", [2, 3, 4])
+def test_thin_voxels_tile_each_thick_voxel_and_restore_the_original_affine(axis, factor):
+    original = oblique_affine(axis + 10 * factor)
+    to_thick = np.eye(4)
+    to_thick[axis, axis] = factor
+    to_thick[axis, 3] = (factor - 1) / 2  # a thick voxel at the centre of the F thin slices it averages
+    thick_affine = original @ to_thick
+    thin = thin_affine(thick_affine, axis, factor)
+    np.testing.assert_allclose(thin, original, atol=1e-12)
+    # voxel centres: thin k lies at thick coordinate (k + 0.5) / F - 0.5 along the axis
+    for k in range(2 * factor):
+        index = np.array([1.0, 2.0, 3.0, 1.0])
+        index[axis] = k
+        thick_index = index.copy()
+        thick_index[axis] = (k + 0.5) / factor - 0.5
+        np.testing.assert_allclose(thin @ index, thick_affine @ thick_index, atol=1e-9)
+
+
+def test_spline_interpolation_keeps_polynomials_and_the_network_input_layout():
+    thick = np.tile(np.arange(16.0)[:, None], (1, 3))  # linear along the slice axis
+    thin = spline_upsample(thick, 0, 4)
+    inner = slice(24, 40)  # away from the ends, whose boundary condition is not linear
+    np.testing.assert_allclose(thin[inner, 0], ((np.arange(64) + 0.5) / 4 - 0.5)[inner], atol=1e-3)
+    samples = np.random.default_rng(0).random((9, 2))  # an interpolating spline: through every sample
+    np.testing.assert_allclose(spline_upsample(samples, 0, 3)[1::3], samples, atol=1e-5)
+    planes = np.random.default_rng(1).random((2, 6, 5)).astype(np.float32)
+    features = network_input(planes, 3)
+    assert features.shape == (2, 6, 5, 4)
+    np.testing.assert_array_equal(features[..., 0], planes)
+    spline = np.stack([spline_upsample(p, 0, 3) for p in planes])
+    np.testing.assert_allclose(sub_slices_to_fine(features[..., 1:]), spline, atol=1e-5)
+
+
+def test_the_network_output_averages_back_to_each_thick_slice():
+    from mrisr.models import through_plane_network
+
+    for profile in (SliceProfile(4), SliceProfile(4, 3.0)):
+        model = through_plane_network(4, profile.projection(), channels=8, blocks=1)
+        for layer in model.layers:  # a correction that is not zero
+            if layer.weights:
+                layer.set_weights([np.random.default_rng(2).normal(0, 0.1, w.shape) for w in layer.get_weights()])
+        planes = np.random.default_rng(3).random((2, 7, 9)).astype(np.float32)
+        output = np.asarray(model(network_input(planes, 4)))
+        fine = sub_slices_to_fine(output)  # (2, 28, 9)
+        again = degrade(fine, 1, profile)
+        np.testing.assert_allclose(again, planes, atol=1e-5)
+
+
+def test_planes_in_batches_give_the_result_of_one_batch():
+    from mrisr.models import through_plane_network
+
+    model = through_plane_network(2, SliceProfile(2).projection(), channels=8, blocks=1)
+    volume = np.random.default_rng(4).random((9, 7, 6)).astype(np.float32)
+    whole = apply_network(model, volume, 1, 2, batch_planes=100, progress=False)
+    batched = apply_network(model, volume, 1, 2, batch_planes=2, progress=False)
+    assert whole.shape == (9, 14, 6)
+    np.testing.assert_allclose(batched, whole, atol=1e-6)
+
+
+def blob_volume(size=40, seed=0):
+    """A piecewise-constant volume of random ellipsoids, lightly smoothed: isotropic structure."""
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(seed)
+    grid = np.stack(np.meshgrid(*3 * [np.arange(size)], indexing="ij"), axis=-1).astype(np.float32)
+    volume = np.zeros((size,) * 3, np.float32)
+    for _ in range(40):
+        centre = rng.uniform(0, size, 3)
+        radii = rng.uniform(2, 8, 3)
+        inside = (((grid - centre) / radii) ** 2).sum(axis=-1) < 1
+        volume[inside] += rng.uniform(0.2, 1.0)
+    return gaussian_filter(volume, 0.7)
+
+
+def test_a_short_training_on_a_synthetic_volume_beats_cubic_spline():
+    from mrisr.through_plane import Plan, normalise, train_network
+
+    truth = blob_volume()
+    profile = SliceProfile(4)
+    thick = degrade(truth, 2, profile)
+    volume01, low, span = normalise(thick)
+    model, report = train_network(volume01, 2, profile, minutes=0.4, progress=False)
+    ours = apply_network(model, volume01, 2, 4, progress=False) * span + low
+    spline = spline_upsample(thick, 2, 4)
+
+    def psnr(volume):
+        return 10 * np.log10((truth.max() - truth.min()) ** 2 / np.mean((volume - truth) ** 2))
+
+    assert report.steps > 50
+    assert psnr(ours) > psnr(spline) + 0.5, (psnr(ours), psnr(spline))
+    del Plan
+
+
+class FakeVolume:
+    def __init__(self, shape, spacing, thickness=None, slice_axis=None):
+        self.data = np.zeros(shape, np.int16)
+        self.spacing, self.thickness, self.slice_axis = spacing, thickness, slice_axis
+
+
+def test_the_plan_reads_the_geometry_and_refuses_what_it_cannot_do():
+    plan = make_plan(FakeVolume((64, 64, 20), (0.5, 0.5, 6.0)))
+    assert plan.axis == 2 and plan.profile.factor == 12 and plan.profile.thickness == pytest.approx(12)
+    plan = make_plan(FakeVolume((64, 20, 64), (1.0, 5.0, 1.0), thickness=4.0))  # DICOM: a 1 mm gap
+    assert plan.axis == 1 and plan.profile.factor == 5 and plan.profile.thickness == pytest.approx(4.0)
+    plan = make_plan(FakeVolume((64, 64, 20), (0.9, 0.9, 3.0)))  # ratio 3.33: factor 3, thin pitch 1 mm
+    assert plan.profile.factor == 3 and plan.pitch_ratios == pytest.approx((0.9, 0.9))
+    assert "resampled" in plan.description
+    with pytest.raises(UserError, match="nearly isotropic"):
+        make_plan(FakeVolume((30, 30, 30), (1.0, 1.0, 1.2)))
+    assert make_plan(FakeVolume((30, 30, 30), (1.0, 1.0, 1.0)), axis=0, factor=2).profile.factor == 2
+    with pytest.raises(UserError, match="only 1.40 times"):
+        make_plan(FakeVolume((30, 30, 30), (1.0, 1.0, 1.4)), axis=2)
+    with pytest.raises(UserError, match="give --axis and --scale"):
+        make_plan(FakeVolume((30, 30, 30), None))
+    with pytest.raises(UserError, match="at least 4 are needed"):
+        make_plan(FakeVolume((30, 30, 3), (1.0, 1.0, 4.0)))
+
+
+def write_nifti(path, data, zooms, affine=None):
+    import nibabel
+
+    affine = np.diag(list(zooms) + [1.0]) if affine is None else affine
+    image = nibabel.Nifti1Image(data, affine)
+    image.header.set_zooms(zooms)
+    nibabel.save(image, path)
+
+
+def test_upscale_self_on_a_nifti_volume_and_the_saved_network(tmp_path, capsys):
+    import nibabel
+
+    truth = blob_volume(32, seed=1)
+    thick = degrade(truth, 1, SliceProfile(2))
+    data = np.rint(thick * 1000).astype(np.int16)
+    affine = oblique_affine(5) @ np.diag([1.0, 2.0, 1.0, 1.0])
+    write_nifti(tmp_path / "thick.nii.gz", data, (1.0, 2.0, 1.0), affine)
+    code, out, err = run_script("upscale", ["self", str(tmp_path / "thick.nii.gz"), str(tmp_path / "thin.nii.gz"),
+                                            "--minutes", "0.05", "--save-model", str(tmp_path / "net.keras"),
+                                            "--quiet"], capsys)
+    assert code == 0, err
+    assert "axis 1: 16 slices x2 -> 32" in out and "learned from the volume" in out
+    result = nibabel.load(tmp_path / "thin.nii.gz")
+    assert result.shape == (32, 32, 32) and result.get_data_dtype() == np.int16
+    np.testing.assert_allclose(result.affine, thin_affine(affine, 1, 2), atol=1e-5)
+    assert result.header.get_zooms() == pytest.approx(tuple(np.linalg.norm(result.affine[:3, :3], axis=0)))
+    assert result.header.get_zooms()[1] == pytest.approx(np.linalg.norm(affine[:3, 1]) / 2)
+    values = np.asarray(result.dataobj)
+    assert values.min() >= data.min() and values.max() <= data.max()
+    code, out, err = run_script("upscale", [str(tmp_path / "net.keras"), str(tmp_path / "thick.nii.gz"),
+                                            str(tmp_path / "again.npy"), "--quiet"], capsys)
+    assert code == 0 and "with " in out, err
+    np.testing.assert_array_equal(np.load(tmp_path / "again.npy"), values)
+
+
+def write_series(folder, volume, spacing=(0.8, 0.7), step=3.0, thickness=2.5, seed=0):
+    """A DICOM series of an oblique volume (rows, columns, slices), its files in shuffled order."""
+    from tests.test_medical_io import write_dicom
+    import pydicom
+
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    row_direction, column_direction = np.array([1.0, 0.0, 0.0]), np.array([0.0, np.cos(0.3), np.sin(0.3)])
+    normal = np.cross(row_direction, column_direction)
+    series = pydicom.uid.generate_uid()
+    for k in rng.permutation(volume.shape[2]):
+        path = folder / f"file_{rng.integers(1_000_000):07d}.dcm"
+        write_dicom(path, volume[:, :, k])
+        dataset = pydicom.dcmread(path)
+        dataset.ImageOrientationPatient = list(row_direction) + list(column_direction)
+        dataset.ImagePositionPatient = list(np.array([10.0, -5.0, 7.0]) + normal * step * k)
+        dataset.PixelSpacing = list(spacing)
+        dataset.SliceThickness = thickness
+        dataset.SeriesInstanceUID = series
+        dataset.save_as(path)
+    return normal
+
+
+def test_dicom_series_are_ordered_by_position_and_written_with_new_geometry_and_uids(tmp_path):
+    import pydicom
+
+    from mrisr.volumes import read_volume, write_volume
+
+    volume = np.random.default_rng(5).integers(0, 3000, size=(10, 12, 6)).astype(np.uint16)
+    for k in range(6):
+        volume[0, 0, k] = 1000 + k  # a marker of each slice's order
+    normal = write_series(tmp_path / "series", volume)
+    read = read_volume(tmp_path / "series")
+    assert read.kind == "dicom-series" and read.data.shape == (10, 12, 6)
+    assert read.data[0, 0].tolist() == [1000, 1001, 1002, 1003, 1004, 1005]
+    assert read.spacing == pytest.approx((0.8, 0.7, 3.0)) and read.thickness == pytest.approx(2.5)
+    plan = make_plan(read)
+    assert plan.axis == 2 and plan.profile.factor == 4 and plan.profile.thickness == pytest.approx(2.5 / 0.75)
+    thin = np.repeat(read.data, 2, axis=2)
+    write_volume(read, thin, tmp_path / "out", 2, 2)
+    written = [pydicom.dcmread(p) for p in sorted((tmp_path / "out").iterdir())]
+    assert len(written) == 12
+    positions = [float(np.dot(normal, [float(v) for v in d.ImagePositionPatient])) for d in written]
+    first = float(np.dot(normal, [10.0, -5.0, 7.0]))
+    assert positions == pytest.approx([first + 3.0 * ((k + 0.5) / 2 - 0.5) for k in range(12)], abs=1e-4)
+    assert {float(d.SliceThickness) for d in written} == {1.5}
+    assert len({d.SOPInstanceUID for d in written}) == 12 and len({d.SeriesInstanceUID for d in written}) == 1
+    originals = {pydicom.dcmread(p).SOPInstanceUID for p in (tmp_path / "series").iterdir()}
+    assert not originals & {d.SOPInstanceUID for d in written}
+    assert written[0].SeriesInstanceUID != read.header[0].SeriesInstanceUID
+    np.testing.assert_array_equal(np.stack([d.pixel_array for d in written], axis=-1), thin)
+    again = read_volume(tmp_path / "out")
+    assert again.spacing == pytest.approx((0.8, 0.7, 1.5))
