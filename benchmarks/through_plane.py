@@ -14,7 +14,6 @@ averaged) inside the head (the original above 5% of the range, dilated by 2 voxe
 """
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile

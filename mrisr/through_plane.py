@@ -357,16 +357,19 @@ def make_plan(volume, axis=None, factor=None, thickness_mm=None, kind="box"):
 
 
 def restore_range(thin01, low, span, source):
-    """Thin volume in normalised units -> the source's data type, clipped to the source's finite range.
-    Thin voxels of a thick voxel that was NaN or infinite keep that value (float data)."""
-    from mrisr.medical_io import cast_like
+    """Thin volume in normalised units -> the source's data type, clipped to the source's finite range
+    (in place on `thin01`, to keep the memory of a large volume to the output and one copy)."""
     from mrisr.upscaling import intensity_range
 
     source = np.asarray(source)
     minimum, maximum, non_finite = intensity_range(source)
-    values = np.clip(thin01 * span + low, minimum, maximum)
-    result = cast_like(values, source.dtype)
-    return result, non_finite
+    values = thin01
+    values *= span
+    values += low
+    np.clip(values, minimum, maximum, out=values)
+    if np.issubdtype(source.dtype, np.integer):
+        np.rint(values, out=values)
+    return values.astype(source.dtype), non_finite
 
 
 def keep_non_finite(result, source, axis, factor):

@@ -41,11 +41,9 @@ def read_volume(path, volume_index=None):
     if kind == "npy":
         from mrisr.medical_io import read_image
 
-        image = read_image(path, axis=0)  # the .npy checks of upscale.py (numeric, not empty, not pickled)
-        data = np.load(path, allow_pickle=False)
-        if data.ndim != 3:
-            raise UserError(f"{path} is a {data.ndim}-D array; upscaling across slices needs a 3-D volume")
-        del image
+        data = read_image(path, axis=0).pixels  # the checks of upscale.py: numeric, not empty, not pickled
+        if data.shape[0] == 1 and np.load(path, mmap_mode="r").ndim == 2:
+            raise UserError(f"{path} is a 2-D array; upscaling across slices needs a 3-D volume")
         return Volume("npy", data, None, None, path)
     if kind == "dicom":
         raise UserError(f"{path} is one DICOM file: give the folder of the series' slices (multi-frame DICOM "
