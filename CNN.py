@@ -40,7 +40,8 @@ def build_parser():
                        help="most epochs per phase (default 1000 = the paper; early stopping usually ends sooner)")
     train.add_argument("--batch-size", type=int, default=32, help="default 32 = the paper")
     train.add_argument("--lr", type=float, default=None,
-                       help="Adam learning rate (default 1e-5 = the paper for --arch paper, 5e-4 for the others)")
+                       help="Adam learning rate, above 0 and at most 1 (default 1e-5 = the paper for --arch paper, "
+                       "5e-4 for the others)")
     train.add_argument("--lr-schedule", choices=("inverse-time", "cosine", "constant"), default=None,
                        help="inverse-time: lr / (1 + decay * step), the paper's (default for --arch paper); "
                        "cosine: from lr to lr/100 over --epochs (default for the other networks); constant")
@@ -96,6 +97,9 @@ def command_train(args):
                   non_negative=("decay",))
     if args.scale is not None and args.scale < 2:
         raise UserError(f"--scale must be at least 2, got {args.scale}")
+    if args.lr is not None and args.lr > 1:
+        raise UserError(f"--lr must be at most 1 (Adam's step size: larger ones only saturate or diverge the "
+                        f"network; the paper uses 1e-5), got {args.lr:g}")
     options = split_options(args)
     crops = read_crops(args.crops)
     split = split_crop_set(crops, options)

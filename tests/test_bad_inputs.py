@@ -89,6 +89,7 @@ CASES = [
     ("CNN", ["train", "MSE", "--crops", "crops", "--lr", "nan", "--models-dir", "m"], "--lr must be positive"),
     ("CNN", ["train", "MSE", "--crops", "crops", "--lr", "-1", "--models-dir", "m"], "--lr must be positive"),
     ("CNN", ["train", "MSE", "--crops", "crops", "--lr", "inf", "--models-dir", "m"], "--lr must be positive"),
+    ("CNN", ["train", "MSE", "--crops", "crops", "--lr", "1e3", "--models-dir", "m"], "--lr must be at most 1"),
     ("CNN", ["train", "MSE", "--crops", "crops", "--decay", "-1", "--models-dir", "m"], "--decay must not be"),
     ("CNN", ["train", "MSE", "--crops", "crops", "--seed", "-4", "--models-dir", "m"], "--seed must be"),
     ("CNN", ["train", "MSE", "--crops", "crops", "--splits", "none.csv", "--models-dir", "m"], "does not exist"),
