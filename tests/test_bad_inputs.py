@@ -112,6 +112,9 @@ CASES = [
     ("GAN", ["train", "1", "--crops", "crops", "--seed", "-2", "--models-dir", "g"], "--seed must be"),
     # CNN_plot_losses.py
     ("CNN_plot_losses", ["--models-dir", "history", "--out-dir", "p"], "is not a CNN history file"),
+    # plot_visual_predictions.py
+    ("plot_visual_predictions", ["CNN", "--crops", "crops", "--models-dir", "models"], "missing model(s)"),
+    ("plot_visual_predictions", ["GAN", "--crops", "crops", "--samples", "-1"], "at least 0"),
     # upscale.py
     ("upscale", ["bicubic", "volume.npy", "volume.npy"], "is the input"),
     ("upscale", ["bicubic", "volume.npy", "models/../volume.npy"], "is the input"),
