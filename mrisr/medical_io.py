@@ -50,7 +50,7 @@ def kind_of(path):
     return None
 
 
-def _looks_like_dicom(path):
+def looks_like_dicom(path):
     with open(path, "rb") as file:
         file.seek(128)
         return file.read(4) == b"DICM"
@@ -62,7 +62,7 @@ def read_image(path, axis=2):
     if not path.is_file():
         raise UserError(f"input file {path} does not exist")
     kind = kind_of(path)
-    if kind is None and _looks_like_dicom(path):
+    if kind is None and looks_like_dicom(path):
         kind = "dicom"
     if kind is None:
         raise UserError(f"{path.name}: unsupported format; use PNG/JPEG/TIFF, .npy, DICOM (.dcm) or NIfTI (.nii, .nii.gz)")

@@ -13,19 +13,20 @@ from typing import Any, Optional
 import numpy as np
 
 from mrisr.cli import UserError
-from mrisr.medical_io import NIFTI_SUFFIXES, kind_of
+from mrisr.medical_io import NIFTI_SUFFIXES, looks_like_dicom, kind_of
 
 
 @dataclasses.dataclass
 class Volume:
-    kind: str  # "nifti", "dicom-series" or "npy"
+    kind: str  # "nifti", "dicom-series", "dicom-multiframe" or "npy"
     data: np.ndarray  # 3-D, as stored
     spacing: Optional[tuple]  # voxel size (mm) per axis; None for .npy
     affine: Optional[np.ndarray]
     path: Path
     thickness: Optional[float] = None  # mm, when the file gives it (DICOM SliceThickness)
     slice_axis: Optional[int] = None  # the axis the file's slices run along (DICOM series: 2)
-    header: Any = None  # the NIfTI image, or the DICOM datasets in slice order
+    header: Any = None  # the NIfTI image, the DICOM datasets in slice order, or the multi-frame dataset
+    frame_order: Any = None  # multi-frame DICOM: the frames' order along the slice normal
 
 
 def read_volume(path, volume_index=None):
@@ -45,9 +46,8 @@ def read_volume(path, volume_index=None):
         if data.shape[0] == 1 and np.load(path, mmap_mode="r").ndim == 2:
             raise UserError(f"{path} is a 2-D array; upscaling across slices needs a 3-D volume")
         return Volume("npy", data, None, None, path)
-    if kind == "dicom":
-        raise UserError(f"{path} is one DICOM file: give the folder of the series' slices (multi-frame DICOM "
-                        "is not supported here; convert it to NIfTI, e.g. with dcm2niix)")
+    if kind == "dicom" or kind is None and looks_like_dicom(path):
+        return _read_dicom_multiframe(path)
     raise UserError(f"{path.name}: unsupported volume; use NIfTI (.nii, .nii.gz), a folder of DICOM slices or a "
                     "3-D .npy")
 
@@ -126,6 +126,56 @@ def _read_dicom_series(folder):
     return Volume("dicom-series", data, spacing, affine, folder, thickness, 2, datasets)
 
 
+def _frame_item(dataset, index, sequence, attribute):
+    """An attribute of a multi-frame file's frame: from its per-frame item, else the shared one."""
+    for group in (dataset.PerFrameFunctionalGroupsSequence[index],
+                  getattr(dataset, "SharedFunctionalGroupsSequence", [None])[0]):
+        if group is not None and sequence in group and attribute in getattr(group, sequence)[0]:
+            return getattr(getattr(group, sequence)[0], attribute)
+    raise UserError(f"frame {index + 1} has no {sequence} {attribute}: the frames cannot be placed in space")
+
+
+def _read_dicom_multiframe(path):
+    """One enhanced (multi-frame) DICOM file: frames ordered by their position along the normal."""
+    import pydicom
+
+    try:
+        dataset = pydicom.dcmread(path)
+    except Exception as error:  # pydicom raises many types for a broken file
+        raise UserError(f"cannot read {path} as DICOM: {str(error).splitlines()[0][:200]}") from None
+    frames = int(getattr(dataset, "NumberOfFrames", 1) or 1)
+    if frames < 2 or "PerFrameFunctionalGroupsSequence" not in dataset:
+        raise UserError(f"{path} is a single DICOM image: give the folder of the series' slices (or a "
+                        "multi-frame file)")
+    if getattr(dataset, "SamplesPerPixel", 1) != 1:
+        raise UserError(f"{path} is a colour DICOM image; only greyscale MRI is supported")
+    orientation = np.array([float(v) for v in _frame_item(dataset, 0, "PlaneOrientationSequence",
+                                                          "ImageOrientationPatient")])
+    normal = np.cross(orientation[:3], orientation[3:])
+    positions = np.array([[float(v) for v in _frame_item(dataset, i, "PlanePositionSequence",
+                                                         "ImagePositionPatient")] for i in range(frames)])
+    along = positions @ normal
+    order = np.argsort(along)
+    steps = np.diff(along[order])
+    if steps.min() <= 1e-3 or (steps.max() - steps.min()) > 0.01 * steps.mean() + 1e-3:
+        raise UserError(f"{path}: the frames are not evenly spaced along one direction (several stacks?)")
+    pixels = dataset.pixel_array  # (frames, rows, columns)
+    data = np.moveaxis(pixels[order], 0, -1)
+    row_spacing, column_spacing = (float(v) for v in _frame_item(dataset, 0, "PixelMeasuresSequence",
+                                                                 "PixelSpacing"))
+    try:
+        thickness = float(_frame_item(dataset, 0, "PixelMeasuresSequence", "SliceThickness"))
+    except UserError:
+        thickness = None
+    spacing = (row_spacing, column_spacing, float(steps.mean()))
+    affine = np.eye(4)
+    affine[:3, 0] = orientation[3:] * row_spacing
+    affine[:3, 1] = orientation[:3] * column_spacing
+    affine[:3, 2] = normal * spacing[2]
+    affine[:3, 3] = positions[order[0]]
+    return Volume("dicom-multiframe", data, spacing, affine, path, thickness, 2, dataset, order)
+
+
 def check_volume_output(volume, output_path):
     """UserError unless the output is of the input's kind (a folder for a DICOM series) or .npy."""
     output_path = Path(output_path)
@@ -134,8 +184,11 @@ def check_volume_output(volume, output_path):
             raise UserError(f"the output {output_path} must be a new (or empty) folder for the DICOM series")
         return "dicom-series"
     kind = kind_of(output_path)
+    if volume.kind == "dicom-multiframe" and kind in ("dicom", None):
+        return "dicom-multiframe"
     if kind not in (volume.kind, "npy"):
-        suffixes = ", ".join(NIFTI_SUFFIXES + (".npy",)) if volume.kind == "nifti" else ".npy"
+        suffixes = {"nifti": ", ".join(NIFTI_SUFFIXES + (".npy",)), "dicom-multiframe": ".dcm, .npy"}.get(
+            volume.kind, ".npy")
         raise UserError(f"cannot write a {volume.kind} volume as {output_path.name}: use {suffixes}")
     return kind
 
@@ -165,9 +218,52 @@ def write_volume(volume, data, output_path, axis, factor):
         output.set_sform(affine, code=int(image.header["sform_code"]) or 1)
         output.set_data_dtype(data.dtype)
         atomic_write(output_path, lambda temporary: nibabel.save(output, temporary))
+    elif kind == "dicom-multiframe":
+        atomic_write(output_path, lambda temporary: _multiframe_dataset(volume, data, factor).save_as(
+            temporary, enforce_file_format=True))
     else:
         _write_dicom_series(volume, data, output_path, factor)
     return output_path
+
+
+def _multiframe_dataset(volume, data, factor):
+    """The multi-frame dataset of the thin volume: F frames per thick frame, in order along the normal,
+    each with its per-frame groups copied from its thick frame and its position interpolated."""
+    from pydicom.sequence import Sequence
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    from mrisr.through_plane import thin_affine
+
+    dataset = copy.deepcopy(volume.header)
+    if dataset.file_meta.TransferSyntaxUID.is_compressed:
+        dataset.decompress()
+    affine = thin_affine(volume.affine, 2, factor)
+    thin = volume.spacing[2] / factor
+    items = []
+    for k in range(data.shape[2]):
+        item = copy.deepcopy(volume.header.PerFrameFunctionalGroupsSequence[int(volume.frame_order[k // factor])])
+        position = affine[:3, 3] + affine[:3, 2] * k
+        if "PlanePositionSequence" in item:
+            item.PlanePositionSequence[0].ImagePositionPatient = [float(f"{v:.6f}") for v in position]
+        if "PixelMeasuresSequence" in item:
+            item.PixelMeasuresSequence[0].SliceThickness = float(f"{thin:.6f}")
+            item.PixelMeasuresSequence[0].SpacingBetweenSlices = float(f"{thin:.6f}")
+        items.append(item)
+    dataset.PerFrameFunctionalGroupsSequence = Sequence(items)
+    shared = getattr(dataset, "SharedFunctionalGroupsSequence", None)
+    if shared and "PixelMeasuresSequence" in shared[0]:
+        shared[0].PixelMeasuresSequence[0].SliceThickness = float(f"{thin:.6f}")
+        shared[0].PixelMeasuresSequence[0].SpacingBetweenSlices = float(f"{thin:.6f}")
+    dataset.NumberOfFrames = data.shape[2]
+    dataset.PixelData = np.ascontiguousarray(np.moveaxis(data, -1, 0)).tobytes()
+    dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    dataset.SOPInstanceUID = generate_uid()
+    dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
+    dataset.SeriesInstanceUID = generate_uid()
+    description = str(getattr(dataset, "SeriesDescription", "")).strip()
+    dataset.SeriesDescription = (description + f" through-plane x{factor}").strip()[:64]
+    dataset.ImageType = ["DERIVED", "SECONDARY"]
+    return dataset
 
 
 def _write_dicom_series(volume, data, folder, factor):

@@ -254,3 +254,58 @@ def test_dicom_series_are_ordered_by_position_and_written_with_new_geometry_and_
     np.testing.assert_array_equal(np.stack([d.pixel_array for d in written], axis=-1), thin)
     again = read_volume(tmp_path / "out")
     assert again.spacing == pytest.approx((0.8, 0.7, 1.5))
+
+
+def write_multiframe(path, volume, order, step=3.0):
+    """An enhanced (multi-frame) DICOM file whose frames are stored in `order`."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.sequence import Sequence
+    from pydicom.uid import EnhancedMRImageStorage, ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = EnhancedMRImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    dataset = Dataset()
+    dataset.file_meta = meta
+    dataset.SOPClassUID, dataset.SOPInstanceUID = EnhancedMRImageStorage, meta.MediaStorageSOPInstanceUID
+    dataset.Modality, dataset.SeriesInstanceUID = "MR", generate_uid()
+    dataset.Rows, dataset.Columns = volume.shape[:2]
+    dataset.NumberOfFrames = volume.shape[2]
+    dataset.SamplesPerPixel, dataset.PhotometricInterpretation = 1, "MONOCHROME2"
+    dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit, dataset.PixelRepresentation = 16, 16, 15, 0
+    orientation, measures, shared = Dataset(), Dataset(), Dataset()
+    orientation.ImageOrientationPatient = [0.0, 1.0, 0.0, 0.0, 0.0, -1.0]  # sagittal slices: normal along -x
+    measures.PixelSpacing, measures.SliceThickness = [0.9, 0.8], 3.0
+    shared.PlaneOrientationSequence, shared.PixelMeasuresSequence = Sequence([orientation]), Sequence([measures])
+    dataset.SharedFunctionalGroupsSequence = Sequence([shared])
+    items = []
+    for k in order:
+        position, item = Dataset(), Dataset()
+        position.ImagePositionPatient = [20.0 - step * k, -30.0, 40.0]
+        item.PlanePositionSequence = Sequence([position])
+        items.append(item)
+    dataset.PerFrameFunctionalGroupsSequence = Sequence(items)
+    dataset.PixelData = np.ascontiguousarray(np.moveaxis(volume[:, :, order], -1, 0)).astype(np.uint16).tobytes()
+    dataset.save_as(path, enforce_file_format=True)
+
+
+def test_multiframe_dicom_is_ordered_by_position_and_written_with_thin_frames(tmp_path):
+    import pydicom
+
+    from mrisr.volumes import read_volume, write_volume
+
+    volume = np.random.default_rng(6).integers(0, 3000, size=(8, 9, 5)).astype(np.uint16)
+    volume[0, 0] = 1000 + np.arange(5)
+    write_multiframe(tmp_path / "multi.dcm", volume, [3, 0, 4, 1, 2])
+    read = read_volume(tmp_path / "multi.dcm")
+    assert read.kind == "dicom-multiframe" and read.data[0, 0].tolist() == [1000, 1001, 1002, 1003, 1004]
+    assert read.spacing == pytest.approx((0.9, 0.8, 3.0)) and read.thickness == pytest.approx(3.0)
+    thin = np.repeat(read.data, 3, axis=2)
+    write_volume(read, thin, tmp_path / "thin.dcm", 2, 3)
+    written = pydicom.dcmread(tmp_path / "thin.dcm")
+    assert int(written.NumberOfFrames) == 15 and written.SOPInstanceUID != read.header.SOPInstanceUID
+    np.testing.assert_array_equal(np.moveaxis(written.pixel_array, 0, -1), thin)
+    again = read_volume(tmp_path / "thin.dcm")
+    assert again.spacing == pytest.approx((0.9, 0.8, 1.0))
+    np.testing.assert_allclose(again.affine, thin_affine(read.affine, 2, 3), atol=1e-5)
