@@ -98,7 +98,8 @@ def figure(path, truth, thick_nearest, spline, ours, axis, scorer, title):
     from mrisr.plots import save_figure, _pyplot
 
     plt = _pyplot()
-    planes = [a for a in (1, 0) if a != axis][:2]  # coronal (axis 1) and sagittal (axis 0) when axis is 2
+    planes = [a for a in (1, 0, 2) if a != axis]  # the two planes that contain the slice axis (coronal
+    # and sagittal when it is axis 2)
     figure_, axes = plt.subplots(len(planes), 6, figsize=(15, 2.9 * len(planes)), squeeze=False)
     for row, plane_axis in enumerate(planes):
         index = truth.shape[plane_axis] // 2
