@@ -264,7 +264,7 @@ def train_gan(crop_set, split, settings, models_dir, score_plot_dir="GAN_Score_p
               extra=None, overwrite=False):
     """Train the GAN on a split CropSet; returns the finished GANRun."""
     from mrisr.provenance import data_record
-    from mrisr.training import prepare_training, start_run
+    from mrisr.training import guarded_run, prepare_training
 
     if settings.pretrain_epochs and settings.content_loss == "none":
         raise UserError("--pretrain-epochs needs a --content-loss")
@@ -275,12 +275,8 @@ def train_gan(crop_set, split, settings, models_dir, score_plot_dir="GAN_Score_p
           f"{gan.discriminator.count_params():,} parameters, discriminator strides "
           f"{','.join(map(str, settings.disc_strides))}, content loss {settings.content_loss}) on {len(train)} "
           f"pairs, scoring on {len(validation)} validation pairs; {settings.epochs} epochs")
-    start_run(run, resume, overwrite)
-    try:
-        with run.checkpoints.kept_on_interrupt():
-            run.train(gan, train_data, validation, resume=resume, verbose=verbose)
-    finally:
-        run.lock.release()
+    with guarded_run(run, resume, overwrite):
+        run.train(gan, train_data, validation, resume=resume, verbose=verbose)
     return run
 
 

@@ -246,9 +246,22 @@ def _write_nifti(source, pixels, path, scale):
     atomic_write(path, lambda temporary: nibabel.save(output, temporary))
 
 
-def _write_dicom(source, pixels, path, scale):
+def mark_derived(dataset, description, series_uid=None):
+    """Make a DICOM dataset a new, derived image: uncompressed explicit little endian, a new SOP
+    instance UID, a new (or the given) series UID, `description` added to the series description,
+    ImageType DERIVED/SECONDARY. (Its PixelData must already be the new, uncompressed pixels.)"""
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+    dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    dataset.SOPInstanceUID = generate_uid()
+    dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
+    dataset.SeriesInstanceUID = series_uid or generate_uid()
+    previous = str(getattr(dataset, "SeriesDescription", "")).strip()
+    dataset.SeriesDescription = (previous + " " + description).strip()[:64]
+    dataset.ImageType = ["DERIVED", "SECONDARY"]
+
+
+def _write_dicom(source, pixels, path, scale):
     dataset = copy.deepcopy(source.header)  # a shallow copy would share (and change) the source's elements
     frames = pixels if len(pixels) > 1 else pixels[0]
     if dataset.file_meta.TransferSyntaxUID.is_compressed:
@@ -257,13 +270,7 @@ def _write_dicom(source, pixels, path, scale):
     if "PixelSpacing" in dataset:
         dataset.PixelSpacing = [float(value) / scale for value in dataset.PixelSpacing]
     dataset.PixelData = np.ascontiguousarray(frames).tobytes()
-    dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    dataset.SOPInstanceUID = generate_uid()
-    dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
-    dataset.SeriesInstanceUID = generate_uid()
-    description = str(getattr(dataset, "SeriesDescription", "")).strip()
-    dataset.SeriesDescription = (description + f" upscaled x{scale}").strip()[:64]
-    dataset.ImageType = ["DERIVED", "SECONDARY"]
+    mark_derived(dataset, f"upscaled x{scale}")
     from mrisr.storage import atomic_write
 
     atomic_write(path, lambda temporary: dataset.save_as(temporary, enforce_file_format=True))

@@ -1,5 +1,6 @@
 """Training the CNN: the paper's phased fit with early stopping, checkpoints each epoch, and resume."""
 
+import contextlib
 import dataclasses
 import time
 from pathlib import Path
@@ -476,6 +477,18 @@ def read_cnn_history(path):
     return record
 
 
+@contextlib.contextmanager
+def guarded_run(run, resume, overwrite):
+    """A CNN or GAN run's guard: start_run, the last checkpoint kept (and a partial one removed) on an
+    interrupt, and the lock released however the run ends."""
+    start_run(run, resume, overwrite)
+    try:
+        with run.checkpoints.kept_on_interrupt():
+            yield run
+    finally:
+        run.lock.release()
+
+
 def train_cnn(crop_set, split, settings, models_dir, resume=False, verbose=1, extra=None, overwrite=False):
     """Train a CNN on a split CropSet as the settings say; returns the finished CNNRun."""
     from mrisr.crops import make_pairs
@@ -498,11 +511,7 @@ def train_cnn(crop_set, split, settings, models_dir, resume=False, verbose=1, ex
           f"on {len(train)} {settings.pairs} pairs ({low}x{low} -> {high}x{high}), validating on {len(validation)}; "
           f"up to {settings.epochs} epochs per phase"
           + ("" if settings.time_limit_minutes is None else f" and {settings.time_limit_minutes:g} minutes"))
-    start_run(run, resume, overwrite)
-    try:
-        with run.checkpoints.kept_on_interrupt():
-            run.train(model, train_data, validation_data, resume=resume, verbose=verbose)
-    finally:
-        run.lock.release()
+    with guarded_run(run, resume, overwrite):
+        run.train(model, train_data, validation_data, resume=resume, verbose=verbose)
     return run
 

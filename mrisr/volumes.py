@@ -13,7 +13,7 @@ from typing import Any, Optional
 import numpy as np
 
 from mrisr.cli import UserError
-from mrisr.medical_io import NIFTI_SUFFIXES, looks_like_dicom, kind_of
+from mrisr.medical_io import NIFTI_SUFFIXES, kind_of, looks_like_dicom, mark_derived
 
 
 @dataclasses.dataclass
@@ -230,7 +230,6 @@ def _multiframe_dataset(volume, data, factor):
     """The multi-frame dataset of the thin volume: F frames per thick frame, in order along the normal,
     each with its per-frame groups copied from its thick frame and its position interpolated."""
     from pydicom.sequence import Sequence
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
     from mrisr.through_plane import thin_affine
 
@@ -256,13 +255,7 @@ def _multiframe_dataset(volume, data, factor):
         shared[0].PixelMeasuresSequence[0].SpacingBetweenSlices = float(f"{thin:.6f}")
     dataset.NumberOfFrames = data.shape[2]
     dataset.PixelData = np.ascontiguousarray(np.moveaxis(data, -1, 0)).tobytes()
-    dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    dataset.SOPInstanceUID = generate_uid()
-    dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
-    dataset.SeriesInstanceUID = generate_uid()
-    description = str(getattr(dataset, "SeriesDescription", "")).strip()
-    dataset.SeriesDescription = (description + f" through-plane x{factor}").strip()[:64]
-    dataset.ImageType = ["DERIVED", "SECONDARY"]
+    mark_derived(dataset, f"through-plane x{factor}")
     return dataset
 
 
@@ -271,7 +264,7 @@ def _write_dicom_series(volume, data, folder, factor):
     import os
     import shutil
 
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import generate_uid
 
     from mrisr.storage import remove_stale_temporaries, temporary_path
     from mrisr.through_plane import thin_affine
@@ -295,13 +288,7 @@ def _write_dicom_series(volume, data, folder, factor):
             dataset.SpacingBetweenSlices = float(f"{thin:.6f}")
             dataset.InstanceNumber = k + 1
             dataset.PixelData = np.ascontiguousarray(data[:, :, k]).tobytes()
-            dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-            dataset.SOPInstanceUID = generate_uid()
-            dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
-            dataset.SeriesInstanceUID = series_uid
-            description = str(getattr(dataset, "SeriesDescription", "")).strip()
-            dataset.SeriesDescription = (description + f" through-plane x{factor}").strip()[:64]
-            dataset.ImageType = ["DERIVED", "SECONDARY"]
+            mark_derived(dataset, f"through-plane x{factor}", series_uid)
             dataset.save_as(staging / f"slice_{k + 1:04d}.dcm", enforce_file_format=True)
         if folder.exists():
             folder.rmdir()  # empty (checked before)

@@ -77,21 +77,11 @@ def test_history_records_settings_and_versions(tiny_crops, tmp_path):
 
 def test_interrupted_run_resumes_from_its_checkpoint(tiny_crops, tmp_path, monkeypatch, capsys):
     crops, split = crops_and_split(tiny_crops)
-    original = CNNRun.save_checkpoint
-
-    def interrupt_after_two(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        if len(self.history["epoch"]) == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(CNNRun, "save_checkpoint", interrupt_after_two)
-    with pytest.raises(KeyboardInterrupt):
-        train_cnn(crops, split, settings(epochs=4, xla=True), tmp_path, verbose=0)
+    interrupted_run(crops, split, tmp_path, monkeypatch, xla=True)
     checkpoint = tmp_path / "CNN_MSE_model_checkpoint"
     assert f"the last finished epoch is kept in {checkpoint}" in capsys.readouterr().out
     assert (checkpoint / "state.json").is_file() and not (tmp_path / "CNN_MSE_model.keras").exists()
     state = load_json(checkpoint / "state.json")
-    monkeypatch.setattr(CNNRun, "save_checkpoint", original)
     run = train_cnn(crops, split, settings(epochs=4, xla=True), tmp_path, resume=True, verbose=0)
     assert run.history["epoch"] == [1, 2, 3, 4]
     assert run.phase_records == [{"phase": "MSE", "first_epoch": 1, "last_epoch": 4, "stopped_early": False,
