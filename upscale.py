@@ -112,10 +112,10 @@ def slice_by_slice(args):
           f"{source.pixels.dtype}) -> {path} ({shape_out[0]}x{shape_out[1]}, x{upscaler.scale} with "
           f"{upscaler.name}{'' if args.model == 'bicubic' else ' from ' + args.model}) in "
           f"{time.perf_counter() - started:.1f} s")
-    warn_non_finite(non_finite, upscaler.scale, "each covers")
+    warn_non_finite(non_finite, "each covers")
 
 
-def warn_non_finite(count, scale, where):
+def warn_non_finite(count, where):
     if count:
         print(f"warning: {count} NaN or infinite input value(s): left out of the intensity range, treated as the "
               f"minimum by the model, and kept as they were in the output pixels {where}", file=sys.stderr)
@@ -154,7 +154,7 @@ def across_slices(args):
     if args.save_model and report is not None:
         save_model(model, args.save_model, include_optimizer=False)
         print(f"Saved the network to {args.save_model}")
-    warn_non_finite(non_finite, plan.profile.factor, "across the slices each covers")
+    warn_non_finite(non_finite, "across the slices each covers")
 
 
 def check_output_path_for_model(path, input_path):

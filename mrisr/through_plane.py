@@ -372,16 +372,6 @@ def restore_range(thin01, low, span, source):
     return values.astype(source.dtype), non_finite
 
 
-def keep_non_finite(result, source, axis, factor):
-    """Put each non-finite source voxel's value back into the F thin voxels it covers."""
-    bad = ~np.isfinite(source)
-    if bad.any():
-        expanded = np.repeat(source, factor, axis=axis)
-        keep = ~np.isfinite(expanded)
-        result[keep] = expanded[keep]
-    return result
-
-
 def upscale_volume(volume, plan, minutes=5.0, model=None, progress=True, seed=0):
     """Learn from the volume (unless a trained `model` is given) and apply: returns (thin data in the
     volume's data type, model, TrainingReport or None, count of non-finite input values)."""
@@ -394,5 +384,7 @@ def upscale_volume(volume, plan, minutes=5.0, model=None, progress=True, seed=0)
     del volume01
     result, non_finite = restore_range(thin01, low, span, volume.data)
     if non_finite:
-        result = keep_non_finite(result, volume.data, plan.axis, plan.profile.factor)
+        from mrisr.upscaling import keep_non_finite
+
+        result = keep_non_finite(result, volume.data, plan.profile.factor, axes=(plan.axis,))
     return result, model, report, non_finite

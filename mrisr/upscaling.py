@@ -211,6 +211,19 @@ def check_memory(needed, what):
                         f"({total / 2**30:.1f} GiB): use a smaller --scale or a smaller input")
 
 
+def keep_non_finite(result, source, factor, axes):
+    """Put each NaN or infinite `source` value back into the `factor` output pixels it covers along
+    each of `axes` (float data; `result` is `source` upscaled by `factor` along those axes)."""
+    if np.isfinite(source).all():
+        return result
+    expanded = source
+    for axis in axes:
+        expanded = np.repeat(expanded, factor, axis=axis)
+    keep = ~np.isfinite(expanded)
+    result[keep] = expanded[keep]
+    return result
+
+
 def upscale_pixels(upscaler, pixels, progress=False):
     """Upscale (slices, height, width[, channels]) pixels of any numeric type slice by slice: mapped
     to [0, 1] by the whole input's finite minimum and maximum, upscaled, mapped back to the same range
@@ -240,8 +253,6 @@ def upscale_pixels(upscaler, pixels, progress=False):
         require_finite(upscaled, upscaler.name)
         result = cast_like(np.clip(upscaled, 0.0, 1.0) * span + low, pixels.dtype)
         if bad.any():
-            nearest = np.repeat(np.repeat(plane, s, axis=0), s, axis=1)
-            keep = ~np.isfinite(nearest)
-            result[keep] = nearest[keep]
+            result = keep_non_finite(result, plane, s, axes=(0, 1))
         output[index] = result
     return output

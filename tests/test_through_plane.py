@@ -123,7 +123,7 @@ def blob_volume(size=40, seed=0):
 
 
 def test_a_short_training_on_a_synthetic_volume_beats_cubic_spline():
-    from mrisr.through_plane import Plan, normalise, train_network
+    from mrisr.through_plane import normalise, train_network
 
     truth = blob_volume()
     profile = SliceProfile(4)
@@ -138,7 +138,6 @@ def test_a_short_training_on_a_synthetic_volume_beats_cubic_spline():
 
     assert report.steps > 50
     assert psnr(ours) > psnr(spline) + 0.5, (psnr(ours), psnr(spline))
-    del Plan
 
 
 class FakeVolume:

@@ -136,3 +136,12 @@ def test_a_model_that_outputs_nan_is_refused(tmp_path):
     with pytest.raises(RunFailed, match="non-finite weights"):
         save_model(model, tmp_path / "refused.keras")
     assert not (tmp_path / "refused.keras").exists()
+
+
+def test_non_finite_values_are_kept_across_slices_too():
+    from mrisr.upscaling import keep_non_finite
+
+    source = np.ones((3, 2, 2), np.float32)
+    source[1, 0, 1] = np.nan
+    result = keep_non_finite(np.zeros((9, 2, 2), np.float32), source, 3, axes=(0,))
+    assert np.isnan(result[3:6, 0, 1]).all() and np.count_nonzero(np.isnan(result)) == 3
