@@ -6,14 +6,12 @@ prints the time. Usage: python3 benchmarks/extract_speed.py [--slices 3064]
 """
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mrisr.crops import extract_crops  # noqa: E402
 from mrisr.sources import read_kaggle  # noqa: E402

@@ -15,7 +15,7 @@ kernels beats it only by running kernels side by side. FLOPs are counted layer
 by layer (a multiply-add = 2 FLOPs); the limit is NumPy's float32 2048x2048
 matmul, read after every measurement, the best reading (load only slows one).
 
-    python3 benchmarks/gan_throughput.py [--steps 8] [--repeats 2]
+    python3 -m benchmarks.gan_throughput [--steps 8] [--repeats 2]
 """
 
 import argparse
@@ -23,16 +23,13 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
+import time
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from machine import (FlopLimit, conv_kernel_seconds, conv_layers, copy_gbps, layer_flops,  # noqa: E402
+from benchmarks.machine import (FlopLimit, conv_kernel_seconds, conv_layers, copy_gbps, layer_flops,
                      step_timer)
 
 PAIRS, BATCH = 2450, 128
@@ -127,9 +124,10 @@ def child(variant, strides, steps):
 
 def run_child(variant, strides, steps):
     result = subprocess.run(
-        [sys.executable, __file__, "--child", variant, "--strides", ",".join(map(str, strides)),
+        [sys.executable, "-m", "benchmarks.gan_throughput", "--child", variant, "--strides", ",".join(map(str, strides)),
          "--steps", str(steps)],
         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), capture_output=True, text=True, check=True,
+        cwd=Path(__file__).resolve().parents[1],
     )
     return json.loads(result.stdout.strip().splitlines()[-1])["seconds"]
 

@@ -96,12 +96,14 @@ def median_seconds(function, repeats=5, warmups=1):
     return float(np.median(times))
 
 
-def conv_kernel_seconds(layer, batch, forward=True, input_gradient=True, filter_gradient=True, repeats=3):
-    """Seconds of TensorFlow's own kernels for one Keras Conv2D layer at `batch`, each timed alone:
-    the forward convolution, the gradient of its input and the gradient of its filter (the sum of
-    the wanted ones). No bias, activation or memory traffic between layers: a lower bound."""
+def conv_kernels(layer, batch, forward=True, input_gradient=True, filter_gradient=True):
+    """TensorFlow's own kernels for one Keras Conv2D layer at `batch`, as compiled functions by name:
+    the forward convolution, the gradient of its input and the gradient of its filter (those asked
+    for), on random data of the layer's shapes."""
     import tensorflow as tf
 
+    if not (forward or input_gradient or filter_gradient):
+        raise ValueError("no kernel asked for")
     rng = np.random.default_rng(0)
     height, width, channels = layer.input.shape[1:]
     out_height, out_width, filters = layer.output.shape[1:]
@@ -109,18 +111,25 @@ def conv_kernel_seconds(layer, batch, forward=True, input_gradient=True, filter_
     kernel = tf.constant(rng.random((*layer.kernel_size, channels, filters), dtype=np.float32))
     output_gradient = tf.constant(rng.random((batch, out_height, out_width, filters), dtype=np.float32))
     strides, padding = [1, *layer.strides, 1], layer.padding.upper()
-    kernels = []
+    kernels = {}
     if forward:
-        kernels.append(tf.function(lambda: tf.nn.conv2d(images, kernel, strides, padding)))
+        kernels["forward"] = tf.function(lambda: tf.nn.conv2d(images, kernel, strides, padding))
     if input_gradient:
-        kernels.append(tf.function(lambda: tf.raw_ops.Conv2DBackpropInput(
+        kernels["input_gradient"] = tf.function(lambda: tf.raw_ops.Conv2DBackpropInput(
             input_sizes=tf.shape(images), filter=kernel, out_backprop=output_gradient, strides=strides,
-            padding=padding)))
+            padding=padding))
     if filter_gradient:
-        kernels.append(tf.function(lambda: tf.raw_ops.Conv2DBackpropFilter(
+        kernels["filter_gradient"] = tf.function(lambda: tf.raw_ops.Conv2DBackpropFilter(
             input=images, filter_sizes=tf.shape(kernel), out_backprop=output_gradient, strides=strides,
-            padding=padding)))
-    return sum(median_seconds(kernel_call, repeats, warmups=2) for kernel_call in kernels)
+            padding=padding))
+    return kernels, (images, kernel, output_gradient)
+
+
+def conv_kernel_seconds(layer, batch, forward=True, input_gradient=True, filter_gradient=True, repeats=3):
+    """Seconds of TensorFlow's own kernels for one Keras Conv2D layer at `batch`, each timed alone
+    (the sum of the wanted ones). No bias, activation or memory traffic between layers: a lower bound."""
+    kernels, _ = conv_kernels(layer, batch, forward, input_gradient, filter_gradient)
+    return sum(median_seconds(kernel_call, repeats, warmups=2) for kernel_call in kernels.values())
 
 
 def conv_layers(model):

@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mrisr.cli import UserError, script_main  # noqa: E402
 from mrisr.losses import EXTRA_LOSS_SETUPS  # noqa: E402

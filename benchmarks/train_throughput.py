@@ -13,7 +13,7 @@ after another, unfused. Each variant runs in its own process (the allocator is
 chosen when TensorFlow starts); variants alternate, each is measured
 `--repeats` times, and the median of the per-step medians is reported.
 
-    python3 benchmarks/train_throughput.py [--batch-size 32] [--steps 10] [--repeats 2]
+    python3 -m benchmarks.train_throughput [--batch-size 32] [--steps 10] [--repeats 2]
 """
 
 import argparse
@@ -25,11 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from machine import FlopLimit, copy_gbps, layer_flops, median_seconds, step_timer  # noqa: E402
+from benchmarks.machine import FlopLimit, copy_gbps, layer_flops, median_seconds, step_timer
 
 VARIANTS = {
     "plain fit (no XLA, system allocator)": {"xla": False, "bfc": False},
@@ -108,8 +105,9 @@ def run_child(variant, batch_size, steps):
     environment = dict(os.environ, TF_CPU_ALLOCATOR_USE_BFC="true" if VARIANTS[variant]["bfc"] else "false",
                        TF_CPP_MIN_LOG_LEVEL="2")
     result = subprocess.run(
-        [sys.executable, __file__, "--child", variant, "--batch-size", str(batch_size), "--steps", str(steps)],
+        [sys.executable, "-m", "benchmarks.train_throughput", "--child", variant, "--batch-size", str(batch_size), "--steps", str(steps)],
         env=environment, capture_output=True, text=True, check=True,
+        cwd=Path(__file__).resolve().parents[1],
     )
     return json.loads(result.stdout.strip().splitlines()[-1])["seconds"]
 

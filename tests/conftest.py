@@ -1,14 +1,12 @@
 """Shared test helpers: small data sets in the real formats, made on the fly."""
 
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
@@ -66,11 +64,18 @@ def kaggle_dir(tmp_path):
     return write_kaggle(tmp_path / "brain_tumor_dataset", images, masks, [1, 2, 3] * 3)
 
 
-def run_script(module_name, argv, capsys):
-    """Run a top-level script's main() in-process; return (exit code, stdout, stderr)."""
+# The top-level scripts (the paper's appendix) are thin wrappers around these command modules.
+COMMANDS = {"extract_crops": "mrisr.commands.extract_crops", "balance_data": "mrisr.commands.balance_data",
+            "CNN": "mrisr.commands.cnn", "GAN": "mrisr.commands.gan", "CNN_plot_losses": "mrisr.commands.cnn_plot_losses",
+            "plot_visual_predictions": "mrisr.commands.plot_visual_predictions", "upscale": "mrisr.commands.upscale"}
+
+
+def run_script(script_name, argv, capsys):
+    """Run a script's main() in-process (the command module behind a top-level script, or a
+    benchmark module); return (exit code, stdout, stderr)."""
     import importlib
 
-    module = importlib.import_module(module_name)
+    module = importlib.import_module(COMMANDS.get(script_name, script_name))
     code = module.main(argv)
     captured = capsys.readouterr()
     return code, captured.out, captured.err

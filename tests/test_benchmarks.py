@@ -1,17 +1,13 @@
 """The benchmarks' shared helpers: FLOP counts by hand, and the kernel timings run for every layer kind."""
 
 import math
-import sys
-from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-
-from machine import conv_kernel_seconds, conv_layers, layer_flops  # noqa: E402
-from mrisr.models import paper_cnn, paper_discriminator, paper_generator  # noqa: E402
+from benchmarks.machine import conv_kernel_seconds, conv_kernels, conv_layers, layer_flops
+from mrisr.models import paper_cnn, paper_discriminator, paper_generator
 
 
 def test_layer_flops_of_the_paper_cnn_match_a_count_by_hand():
@@ -26,7 +22,7 @@ def test_layer_flops_of_the_paper_cnn_match_a_count_by_hand():
 
 
 def test_gan_flops_per_pair_follow_the_two_steps():
-    from gan_throughput import flops_per_pair
+    from benchmarks.gan_throughput import flops_per_pair
 
     generator, discriminator = paper_generator(), paper_discriminator()
     total, g, d = flops_per_pair(generator, discriminator)
@@ -37,11 +33,23 @@ def test_gan_flops_per_pair_follow_the_two_steps():
 
 
 @pytest.mark.parametrize("strides", [1, 2])
-def test_conv_kernel_seconds_runs_every_kernel_of_a_layer(strides):
+def test_the_timed_kernels_are_the_layers_convolution_and_its_two_gradients(strides):
+    import tensorflow as tf
+
     model = keras.Sequential([keras.Input((12, 12, 3)), keras.layers.Conv2D(5, 3, strides=strides, padding="same"),
                               keras.layers.Flatten(), keras.layers.Dense(1)])
     (layer,) = conv_layers(model)
+    kernels, (images, kernel, output_gradient) = conv_kernels(layer, batch=2)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(images)
+        tape.watch(kernel)
+        output = keras.ops.conv(images, kernel, strides=strides, padding="same")
+        weighted = tf.reduce_sum(output * output_gradient)
+    np.testing.assert_allclose(kernels["forward"](), output, rtol=1e-5)
+    np.testing.assert_allclose(kernels["input_gradient"](), tape.gradient(weighted, images), rtol=1e-5)
+    np.testing.assert_allclose(kernels["filter_gradient"](), tape.gradient(weighted, kernel), rtol=1e-4)
     seconds = conv_kernel_seconds(layer, batch=2, repeats=1)
-    forward = conv_kernel_seconds(layer, batch=2, input_gradient=False, filter_gradient=False, repeats=1)
-    assert math.isfinite(seconds) and seconds > 0 and math.isfinite(forward) and forward > 0
-    assert np.isclose(conv_kernel_seconds(layer, 2, False, False, False), 0.0)  # nothing asked, nothing timed
+    assert math.isfinite(seconds) and seconds > 0
+    assert list(conv_kernels(layer, 2, forward=False, filter_gradient=False)[0]) == ["input_gradient"]
+    with pytest.raises(ValueError, match="no kernel"):
+        conv_kernels(layer, 2, False, False, False)

@@ -70,7 +70,7 @@ def test_models_with_custom_layers_save_and_load(tmp_path):
 
 
 def test_cli_architecture_names_match_the_registry():
-    import CNN
+    from mrisr.commands import cnn
 
-    assert CNN.ARCHITECTURES == tuple(models.CNN_ARCHITECTURES)
+    assert cnn.ARCHITECTURES == tuple(models.CNN_ARCHITECTURES)
     assert isinstance(models.build_generator("espcn", 25, 50, 4), keras.Model)

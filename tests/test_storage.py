@@ -13,7 +13,6 @@ import pytest
 from mrisr.cli import UserError
 from mrisr.storage import RunLock, atomic_write, check_output_path, remove_stale_temporaries
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def dead_pid():
@@ -42,7 +41,6 @@ def test_a_killed_writer_leaves_the_previous_file_and_the_next_write_removes_its
     target.write_bytes(b"previous")
     code = textwrap.dedent(f"""
         import sys, time
-        sys.path.insert(0, {str(ROOT)!r})
         from pathlib import Path
         from mrisr.storage import atomic_write
         def slow(temporary):
@@ -66,7 +64,6 @@ def test_sigterm_during_a_write_removes_the_temporary(tmp_path):
     target = tmp_path / "out.npy"
     code = textwrap.dedent(f"""
         import sys, time
-        sys.path.insert(0, {str(ROOT)!r})
         from pathlib import Path
         from mrisr.cli import script_main
         from mrisr.storage import atomic_write
