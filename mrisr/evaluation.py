@@ -123,13 +123,18 @@ def evaluate_model_file(model_path, crops_folder, split_options, name, descripti
     from the model's training record (or the split options; see provenance.choose_test_set), check the
     shapes, evaluate and print the summary."""
     from mrisr.crops import make_pairs, read_crops
+    from mrisr.pretrained import SHIPPED, resolve_model
     from mrisr.provenance import choose_test_set, read_data_record, recorded_pairs
     from mrisr.storage import check_output_path, load_model
 
-    model_path = Path(model_path)
+    shipped = SHIPPED.get(str(model_path))
+    model_path = Path(resolve_model(model_path))
     if not model_path.is_file():
         raise UserError(f"model file {model_path} does not exist")
-    out_dir = Path(out_dir) if out_dir else model_path.parent / f"{model_path.stem}_testing_predictions"
+    if not out_dir:  # beside the model, or here for shipped weights (never inside the installation)
+        out_dir = Path(shipped.short_name if shipped else model_path.parent / model_path.stem)
+        out_dir = out_dir.with_name(out_dir.name + "_testing_predictions")
+    out_dir = Path(out_dir)
     check_output_path(out_dir / "metrics.csv")
     data = read_data_record(model_path)
     pairs, scale = recorded_pairs(data, pairs, scale)

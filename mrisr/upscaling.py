@@ -146,11 +146,15 @@ def _all_layers(model):
 
 
 def load_upscaler(model_spec, scale=None, tile=192):
-    """`bicubic` (with `scale`, default 2) or a .keras model file trained here."""
+    """`bicubic` (with `scale`, default 2), a short name of shipped weights (`mri-x2`, ...) or a .keras
+    model file trained here."""
     if model_spec == "bicubic":
         return BicubicUpscaler(scale or 2)
     from mrisr.models import GlobalAffine, MinMaxNormalise, grey_network
+    from mrisr.pretrained import resolve_model
     from mrisr.storage import load_model
+
+    model_spec = resolve_model(model_spec)
 
     model = load_model(model_spec)
     name = getattr(model, "name", "model")

@@ -1,13 +1,17 @@
-"""The shipped DEMO weights load, upscale by 2, and beat bicubic on a demo slice."""
+"""The shipped weights: they load, are small, beat bicubic on demo data, resolve by short name and
+carry their provenance (no patient data in these tests: the images come from the MNI152 template)."""
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from mrisr.pretrained import DATA_ATTRIBUTION, SHIPPED, describe_model, read_provenance, resolve_model
 from mrisr.upscaling import BicubicUpscaler, load_upscaler
+from tests.conftest import ROOT, run_script
 
-PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained"
+MINIMUM_GAIN_DB = {"mri-x2": 0.5, "mri-x4": 0.2, "demo-x2": 0.5}
 
 
 def demo_slice():
@@ -20,14 +24,53 @@ def demo_slice():
     return (image - image.min()) / (image.max() - image.min())
 
 
-@pytest.mark.parametrize("name", ["demo_espcn_x2.keras"])
-def test_shipped_weights_beat_bicubic(name):
+@pytest.mark.parametrize("short_name", sorted(SHIPPED))
+def test_shipped_weights_load_are_small_and_beat_bicubic(short_name):
     from skimage.metrics import peak_signal_noise_ratio
 
-    upscaler = load_upscaler(str(PRETRAINED / name))
-    assert upscaler.scale == 2 and upscaler.tile_safe
+    path = Path(resolve_model(short_name))
+    assert path.parent == ROOT / "pretrained" and path.name == SHIPPED[short_name].file_name
+    assert path.stat().st_size <= 3 * 1024 * 1024
+    upscaler = load_upscaler(short_name)
+    scale = SHIPPED[short_name].scale
+    assert upscaler.scale == scale and upscaler.tile_safe
     target = demo_slice()
-    low = target.reshape(80, 2, 96, 2).mean(axis=(1, 3))
+    rows, columns = target.shape[0] // scale, target.shape[1] // scale
+    low = target.reshape(rows, scale, columns, scale).mean(axis=(1, 3))
     model_psnr = peak_signal_noise_ratio(target, np.clip(upscaler.upscale(low), 0, 1), data_range=1.0)
-    bicubic_psnr = peak_signal_noise_ratio(target, np.clip(BicubicUpscaler(2).upscale(low), 0, 1), data_range=1.0)
-    assert model_psnr > bicubic_psnr + 0.5
+    bicubic = np.clip(BicubicUpscaler(scale).upscale(low), 0, 1)
+    assert model_psnr > peak_signal_noise_ratio(target, bicubic, data_range=1.0) + MINIMUM_GAIN_DB[short_name]
+
+
+@pytest.mark.parametrize("short_name", ["mri-x2", "mri-x4"])
+def test_weights_from_patient_data_carry_their_attribution_and_figures(short_name):
+    record = read_provenance(resolve_model(short_name))
+    assert record["data"]["attribution"] == DATA_ATTRIBUTION and record["data"]["licence"] == "CC BY 4.0"
+    assert record["recipe"]["pairs"] == "consistent" and record["recipe"]["scale"] == SHIPPED[short_name].scale
+    assert record["test"]["psnr"] > record["bicubic_test"]["psnr"]
+    assert record["validation"]["images"] > 0 and record["training_minutes"] > 0
+    history = json.loads(Path(resolve_model(short_name)).with_name(
+        SHIPPED[short_name].file_name.replace(".keras", "_history.json")).read_text())
+    assert "/work" not in history["data"]["crops"]  # no machine-specific path ships
+    assert DATA_ATTRIBUTION in (ROOT / "README.md").read_text()
+
+
+def test_other_model_arguments_pass_through_and_missing_files_are_one_line(tmp_path, monkeypatch):
+    from mrisr import pretrained
+    from mrisr.cli import UserError
+
+    assert resolve_model("bicubic") == "bicubic" and resolve_model("x.keras") == "x.keras"
+    assert "mri-x2" in describe_model("mri-x2") and "CC BY 4.0" in describe_model("mri-x2")
+    monkeypatch.setattr(pretrained, "pretrained_folder", lambda: tmp_path)
+    with pytest.raises(UserError, match="missing"):
+        resolve_model("mri-x4")
+
+
+def test_upscale_script_names_the_weights_it_used(tmp_path, capsys):
+    from PIL import Image
+
+    image = (demo_slice()[:64, :64] * 255).astype(np.uint8)
+    Image.fromarray(image).save(tmp_path / "slice.png")
+    code, out, _ = run_script("upscale", ["demo-x2", str(tmp_path / "slice.png"), str(tmp_path / "up.png")], capsys)
+    assert code == 0 and "from demo-x2 (" in out and "demo_espcn_x2.keras" in out
+    assert Image.open(tmp_path / "up.png").size == (128, 128)
