@@ -212,17 +212,23 @@ def _write_picture(source, pixels, path):
         raise UserError(f"cannot write {pixels.dtype} pixels to {path.name}: {error}; use .npy or .tif") from None
 
 
-def upscaled_affine(affine, axis, scale):
-    """The affine of a volume upscaled by `scale` in the two axes other than `axis`: their voxel
-    size divided by the scale, and the origin moved so the new voxels tile the old ones exactly
-    (old voxel i spans new voxels i*scale ... i*scale + scale - 1)."""
-    factors = np.full(3, 1.0 / scale)
-    factors[axis] = 1.0
-    shift = np.where(factors < 1, -0.5 + 0.5 / scale, 0.0)
+def tiling_affine(affine, factors):
+    """The affine of a volume whose voxels along each axis are `factors[axis]` times finer, placed so
+    that they tile the old voxels exactly (new voxel k lies at old coordinate (k + 0.5) / F - 0.5).
+    Hand-written: nibabel.affines.rescale_affine centres on the integer voxel (shape - 1) // 2, which
+    shifts the new grid by a quarter of an old voxel at x2 for an odd size (measured)."""
+    factors = np.asarray(factors, dtype=float)
     voxel_map = np.eye(4)
-    voxel_map[:3, :3] = np.diag(factors)
-    voxel_map[:3, 3] = shift
-    return np.asarray(affine) @ voxel_map
+    voxel_map[:3, :3] = np.diag(1.0 / factors)
+    voxel_map[:3, 3] = 0.5 / factors - 0.5
+    return np.asarray(affine, dtype=float) @ voxel_map
+
+
+def upscaled_affine(affine, axis, scale):
+    """The affine of a volume upscaled by `scale` in the two axes other than `axis` (slice by slice)."""
+    factors = [scale] * 3
+    factors[axis] = 1
+    return tiling_affine(affine, factors)
 
 
 def _write_nifti(source, pixels, path, scale):

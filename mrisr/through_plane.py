@@ -284,12 +284,12 @@ def apply_network(model, volume01, axis, factor, batch_planes=8, progress=True):
 
 
 def thin_affine(affine, axis, factor):
-    """The affine of the thin volume: voxel size along `axis` divided by F, and the F thin voxels of
-    each thick voxel tile it exactly (thin k lies at thick coordinate (k + 0.5) / F - 0.5)."""
-    voxel_map = np.eye(4)
-    voxel_map[axis, axis] = 1.0 / factor
-    voxel_map[axis, 3] = 0.5 / factor - 0.5
-    return np.asarray(affine, float) @ voxel_map
+    """The affine of the thin volume: F thin voxels tile each thick voxel along `axis`."""
+    from mrisr.medical_io import tiling_affine
+
+    factors = [1, 1, 1]
+    factors[axis] = factor
+    return tiling_affine(affine, factors)
 
 
 @dataclasses.dataclass

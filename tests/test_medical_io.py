@@ -117,3 +117,19 @@ def test_sixteen_bit_png_and_two_dimensional_nifti(tmp_path):
     write_image(source, np.ones((1, 10, 12), np.float32), tmp_path / "out.nii", 2)
     written = nibabel.load(tmp_path / "out.nii")
     assert written.shape[:2] == (10, 12) and written.header.get_zooms()[:2] == pytest.approx((0.25, 0.25))
+
+
+def test_tiling_affine_keeps_the_field_of_view_where_nibabels_rescale_affine_shifts_it():
+    from nibabel.affines import apply_affine, rescale_affine, voxel_sizes
+
+    from mrisr.medical_io import tiling_affine
+
+    affine = np.diag([0.5, 0.5, 3.0, 1.0])
+    affine[:3, 3] = [10.0, -20.0, 5.0]
+    shape, factors = np.array([11, 12, 7]), np.array([2, 2, 1])
+    new = tiling_affine(affine, factors)
+    # The outer faces of the first and last voxels are where they were, along every axis.
+    np.testing.assert_allclose(apply_affine(new, np.full(3, -0.5)), apply_affine(affine, np.full(3, -0.5)))
+    np.testing.assert_allclose(apply_affine(new, shape * factors - 0.5), apply_affine(affine, shape - 0.5))
+    nibabel_affine = rescale_affine(affine, shape, voxel_sizes(affine) / factors, shape * factors)
+    assert np.abs(nibabel_affine - new).max() == 0.125  # a quarter of an old 0.5 mm voxel at x2
