@@ -267,15 +267,22 @@ def mark_derived(dataset, description, series_uid=None):
     dataset.ImageType = ["DERIVED", "SECONDARY"]
 
 
+def set_pixels(dataset, frames):
+    """New pixels for a DICOM dataset, (rows, columns[, samples]) or (frames, rows, columns[, samples]),
+    with pydicom's bookkeeping (Rows, Columns, Number of Frames, bits, an uncompressed transfer syntax)."""
+    frames = np.ascontiguousarray(frames)
+    samples = frames.shape[-1] if frames.ndim == 4 or (frames.ndim == 3 and frames.shape[-1] in (3, 4)
+                                                         and int(getattr(dataset, "SamplesPerPixel", 1)) > 1) else 1
+    photometric = "RGB" if samples > 1 else str(getattr(dataset, "PhotometricInterpretation", "MONOCHROME2"))
+    bits = min(int(getattr(dataset, "BitsStored", 8 * frames.dtype.itemsize)), 8 * frames.dtype.itemsize)
+    dataset.set_pixel_data(frames, photometric, bits, generate_instance_uid=False)
+
+
 def _write_dicom(source, pixels, path, scale):
     dataset = copy.deepcopy(source.header)  # a shallow copy would share (and change) the source's elements
-    frames = pixels if len(pixels) > 1 else pixels[0]
-    if dataset.file_meta.TransferSyntaxUID.is_compressed:
-        dataset.decompress()
-    dataset.Rows, dataset.Columns = int(pixels.shape[1]), int(pixels.shape[2])
     if "PixelSpacing" in dataset:
         dataset.PixelSpacing = [float(value) / scale for value in dataset.PixelSpacing]
-    dataset.PixelData = np.ascontiguousarray(frames).tobytes()
+    set_pixels(dataset, pixels if len(pixels) > 1 else pixels[0])
     mark_derived(dataset, f"upscaled x{scale}")
     from mrisr.storage import atomic_write
 

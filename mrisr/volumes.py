@@ -13,7 +13,7 @@ from typing import Any, Optional
 import numpy as np
 
 from mrisr.cli import UserError
-from mrisr.medical_io import NIFTI_SUFFIXES, kind_of, looks_like_dicom, mark_derived
+from mrisr.medical_io import NIFTI_SUFFIXES, kind_of, looks_like_dicom, mark_derived, set_pixels
 
 
 @dataclasses.dataclass
@@ -234,8 +234,6 @@ def _multiframe_dataset(volume, data, factor):
     from mrisr.through_plane import thin_affine
 
     dataset = copy.deepcopy(volume.header)
-    if dataset.file_meta.TransferSyntaxUID.is_compressed:
-        dataset.decompress()
     affine = thin_affine(volume.affine, 2, factor)
     thin = volume.spacing[2] / factor
     items = []
@@ -253,8 +251,7 @@ def _multiframe_dataset(volume, data, factor):
     if shared and "PixelMeasuresSequence" in shared[0]:
         shared[0].PixelMeasuresSequence[0].SliceThickness = float(f"{thin:.6f}")
         shared[0].PixelMeasuresSequence[0].SpacingBetweenSlices = float(f"{thin:.6f}")
-    dataset.NumberOfFrames = data.shape[2]
-    dataset.PixelData = np.ascontiguousarray(np.moveaxis(data, -1, 0)).tobytes()
+    set_pixels(dataset, np.moveaxis(data, -1, 0))
     mark_derived(dataset, f"through-plane x{factor}")
     return dataset
 
@@ -279,15 +276,13 @@ def _write_dicom_series(volume, data, folder, factor):
     try:
         for k in range(data.shape[2]):
             dataset = copy.deepcopy(volume.header[min(k // factor, len(volume.header) - 1)])
-            if dataset.file_meta.TransferSyntaxUID.is_compressed:
-                dataset.decompress()
             position = affine[:3, 3] + affine[:3, 2] * k
             dataset.ImagePositionPatient = [float(f"{v:.6f}") for v in position]
             dataset.SliceLocation = float(f"{np.dot(normal, position):.6f}")
             dataset.SliceThickness = float(f"{thin:.6f}")
             dataset.SpacingBetweenSlices = float(f"{thin:.6f}")
             dataset.InstanceNumber = k + 1
-            dataset.PixelData = np.ascontiguousarray(data[:, :, k]).tobytes()
+            set_pixels(dataset, data[:, :, k])
             mark_derived(dataset, f"through-plane x{factor}", series_uid)
             dataset.save_as(staging / f"slice_{k + 1:04d}.dcm", enforce_file_format=True)
         if folder.exists():

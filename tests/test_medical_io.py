@@ -43,6 +43,24 @@ def test_dicom_round_trip_keeps_the_header_and_divides_the_spacing(tmp_path):
     assert "upscaled x2" in written.SeriesDescription
 
 
+def test_a_compressed_dicom_is_written_uncompressed_with_its_bits(tmp_path):
+    import pydicom
+    from pydicom.uid import ExplicitVRLittleEndian, RLELossless
+
+    pixels = np.random.default_rng(2).integers(0, 4000, size=(8, 10)).astype(np.uint16)
+    path = write_dicom(tmp_path / "in.dcm", pixels)
+    compressed = pydicom.dcmread(path)
+    compressed.compress(RLELossless)
+    compressed.save_as(path, enforce_file_format=True)
+    source = read_image(path)
+    np.testing.assert_array_equal(source.pixels[0], pixels)
+    write_image(source, np.repeat(np.repeat(source.pixels, 2, axis=1), 2, axis=2), tmp_path / "out.dcm", 2)
+    written = pydicom.dcmread(tmp_path / "out.dcm")
+    assert written.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian and "NumberOfFrames" not in written
+    assert (written.Rows, written.Columns, written.BitsStored, written.HighBit) == (16, 20, 12, 11)
+    np.testing.assert_array_equal(written.pixel_array[::2, ::2], pixels)
+
+
 def test_nifti_round_trip_and_affine(tmp_path):
     import nibabel
 
