@@ -1,6 +1,8 @@
 """mrisr: MRI super-resolution, a reproduction of Hincey, Fry and Dylewski (2021) and beyond.
 
-The package holds the logic; the top-level scripts only parse arguments.
+The package holds the logic; `mrisr.commands` parses the scripts' options. The Python API
+(`mrisr.upscale`, `mrisr.upscale_file`, `mrisr.load_upscaler`, `mrisr.read_crops`, `mrisr.evaluate`)
+is in `mrisr.api`; importing `mrisr` does not import TensorFlow.
 """
 
 import os
@@ -12,4 +14,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # faults cost about a fifth of the step (benchmarks/train_throughput.py measures both).
 os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 
-__version__ = "0.1.0"
+__version__ = "0.3.0"
+
+API = ("upscale", "upscale_file", "load_upscaler", "read_crops", "evaluate")
+
+
+def __getattr__(name):
+    if name in API:
+        from mrisr import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'mrisr' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(API))

@@ -231,24 +231,31 @@ def upscaled_affine(affine, axis, scale):
     return tiling_affine(affine, factors)
 
 
-def _write_nifti(source, pixels, path, scale):
+def upscaled_nifti(image, data, axis, scale):
+    """A NIfTI image of `data` (the upscaled volume, axes as in `image`) with `image`'s header, data
+    type and codes, the voxel size divided by `scale` in the two axes other than `axis`."""
     import nibabel
 
-    image = source.header
-    data = np.moveaxis(pixels, 0, source.axis)
-    affine = upscaled_affine(image.affine, source.axis, scale)
+    affine = upscaled_affine(image.affine, axis, scale)
     header = image.header.copy()
     zooms = list(header.get_zooms())[:3] + [1.0] * (3 - len(header.get_zooms()[:3]))
     for dimension in range(3):
-        if dimension != source.axis and dimension < len(zooms):
+        if dimension != axis and dimension < len(zooms):
             zooms[dimension] = zooms[dimension] / scale
     output = nibabel.Nifti1Image(data, affine, header)
-    output.header.set_zooms(tuple(zooms))
+    output.header.set_zooms(tuple(zooms[: data.ndim]))
     output.set_qform(affine, code=int(image.header["qform_code"]) or 1)
     output.set_sform(affine, code=int(image.header["sform_code"]) or 1)
     output.set_data_dtype(image.get_data_dtype())
+    return output
+
+
+def _write_nifti(source, pixels, path, scale):
+    import nibabel
+
     from mrisr.storage import atomic_write
 
+    output = upscaled_nifti(source.header, np.moveaxis(pixels, 0, source.axis), source.axis, scale)
     atomic_write(path, lambda temporary: nibabel.save(output, temporary))
 
 

@@ -8,6 +8,7 @@ finer with a network learned from the volume itself.
 """
 
 import argparse
+import math
 import sys
 import time
 
@@ -67,20 +68,32 @@ def build_parser():
 @script_main
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    if args.scale is not None and args.scale < 2:
-        raise UserError("--scale must be at least 2")
-    if args.tile < 16 or args.tile > 8192:
-        raise UserError("--tile must be between 16 and 8192")
     check_numbers(args, positive=("slice_thickness", "minutes"))
+    upscale_command(args.model, args.input, args.output, axis=args.axis, scale=args.scale, tile=args.tile,
+                    slice_thickness=args.slice_thickness, profile=args.profile, minutes=args.minutes,
+                    save_model=args.save_model, volume_index=args.volume_index, quiet=args.quiet)
+
+
+def upscale_command(model, input_path, output_path, axis=None, scale=None, tile=192, slice_thickness=None,
+                    profile="box", minutes=5.0, save_model=None, volume_index=None, quiet=False):
+    """Upscale a file in-plane with `model`, or across its slices (`model` 'self' or a network saved
+    by it); checks everything it can before the work. UserError for bad input."""
+    if scale is not None and scale < 2:
+        raise UserError("--scale must be at least 2")
+    if tile < 16 or tile > 8192:
+        raise UserError("--tile must be between 16 and 8192")
+    if not (0 < minutes < math.inf) or (slice_thickness is not None and not 0 < slice_thickness < math.inf):
+        raise UserError("--minutes and --slice-thickness must be finite numbers above 0")
     from mrisr.storage import check_output_path
 
-    check_output_path(args.output, inputs=[args.input])
-    if args.model == "self" or is_through_plane_model(args.model):
-        return across_slices(args)
-    if args.save_model or args.slice_thickness or args.volume_index is not None:
+    check_output_path(output_path, inputs=[input_path])
+    if model == "self" or is_through_plane_model(model):
+        return across_slices(model, input_path, output_path, axis, scale, slice_thickness, profile, minutes,
+                             save_model, volume_index, quiet)
+    if save_model or slice_thickness or volume_index is not None:
         raise UserError("--save-model, --slice-thickness and --volume-index are for upscaling across slices "
                         "(MODEL 'self')")
-    return slice_by_slice(args)
+    return slice_by_slice(model, input_path, output_path, axis, scale, tile, quiet)
 
 
 def is_through_plane_model(model):
@@ -92,28 +105,28 @@ def is_through_plane_model(model):
         return b'"through_plane_x' in archive.read("config.json") if "config.json" in archive.namelist() else False
 
 
-def slice_by_slice(args):
+def slice_by_slice(model, input_path, output_path, axis, scale, tile, quiet):
     from mrisr.medical_io import check_output, read_image, write_image
     from mrisr.pretrained import describe_model
     from mrisr.upscaling import check_memory, intensity_range, load_upscaler, output_bytes, upscale_pixels
 
     # Everything that can be checked before the work: the output is not the input, can be written,
     # is of a kind the input can be written as, and the result fits in memory.
-    axis = 2 if args.axis is None else args.axis
-    source = read_image(args.input, axis=axis)
-    check_output(source, args.output)
-    if args.scale is not None:
-        check_memory(output_bytes(source.pixels, args.scale), f"upscaling {args.input} by {args.scale}")
-    upscaler = load_upscaler(args.model, args.scale, args.tile)
-    check_memory(output_bytes(source.pixels, upscaler.scale), f"upscaling {args.input} by {upscaler.scale}")
+    axis = 2 if axis is None else axis
+    source = read_image(input_path, axis=axis)
+    check_output(source, output_path)
+    if scale is not None:
+        check_memory(output_bytes(source.pixels, scale), f"upscaling {input_path} by {scale}")
+    upscaler = load_upscaler(model, scale, tile)
+    check_memory(output_bytes(source.pixels, upscaler.scale), f"upscaling {input_path} by {upscaler.scale}")
     _, _, non_finite = intensity_range(source.pixels)
     started = time.perf_counter()
-    pixels = upscale_pixels(upscaler, source.pixels, progress=not args.quiet and source.slice_count > 1)
-    path = write_image(source, pixels, args.output, upscaler.scale)
+    pixels = upscale_pixels(upscaler, source.pixels, progress=not quiet and source.slice_count > 1)
+    path = write_image(source, pixels, output_path, upscaler.scale)
     shape_in, shape_out = source.pixels.shape[1:3], pixels.shape[1:3]
-    print(f"{args.input} ({source.kind}, {source.slice_count} slice(s) of {shape_in[0]}x{shape_in[1]}, "
+    print(f"{input_path} ({source.kind}, {source.slice_count} slice(s) of {shape_in[0]}x{shape_in[1]}, "
           f"{source.pixels.dtype}) -> {path} ({shape_out[0]}x{shape_out[1]}, x{upscaler.scale} with "
-          f"{upscaler.name}{'' if args.model == 'bicubic' else ' from ' + describe_model(args.model)}) in "
+          f"{upscaler.name}{'' if model == 'bicubic' else ' from ' + describe_model(model)}) in "
           f"{time.perf_counter() - started:.1f} s")
     warn_non_finite(non_finite, "each covers")
 
@@ -124,39 +137,40 @@ def warn_non_finite(count, where):
               f"minimum by the model, and kept as they were in the output pixels {where}", file=sys.stderr)
 
 
-def across_slices(args):
+def across_slices(model_name, input_path, output_path, axis, scale, slice_thickness, profile, minutes,
+                  save_model_path, volume_index, quiet):
     from mrisr.storage import load_model, save_model
     from mrisr.through_plane import make_plan, upscale_volume
     from mrisr.upscaling import check_memory
     from mrisr.volumes import check_volume_output, read_volume, write_volume
 
-    volume = read_volume(args.input, args.volume_index)
-    check_volume_output(volume, args.output)
+    volume = read_volume(input_path, volume_index)
+    check_volume_output(volume, output_path)
     model = None
-    factor = args.scale
-    if args.model != "self":
-        model = load_model(args.model)
+    factor = scale
+    if model_name != "self":
+        model = load_model(model_name)
         trained_factor = int(model.input_shape[-1]) - 1
         if factor is not None and factor != trained_factor:
-            raise UserError(f"{args.model} makes {trained_factor} thin slices per thick slice, not --scale {factor}")
+            raise UserError(f"{model_name} makes {trained_factor} thin slices per thick slice, not --scale {factor}")
         factor = trained_factor
-    elif args.save_model:
-        check_output_path_for_model(args.save_model, args.input)
-    plan = make_plan(volume, args.axis, factor, args.slice_thickness, args.profile)
+    elif save_model_path:
+        check_output_path_for_model(save_model_path, input_path)
+    plan = make_plan(volume, axis, factor, slice_thickness, profile)
     check_memory(volume.data.size * plan.profile.factor * (4 + volume.data.dtype.itemsize) + volume.data.size * 8,
-                 f"upscaling {args.input} across slices by {plan.profile.factor}")
-    print(f"{args.input} ({volume.kind}, {'x'.join(map(str, volume.data.shape))}, {volume.data.dtype}): "
+                 f"upscaling {input_path} across slices by {plan.profile.factor}")
+    print(f"{input_path} ({volume.kind}, {'x'.join(map(str, volume.data.shape))}, {volume.data.dtype}): "
           f"{plan.description}")
     started = time.perf_counter()
-    data, model, report, non_finite = upscale_volume(volume, plan, args.minutes, model, progress=not args.quiet)
-    path = write_volume(volume, data, args.output, plan.axis, plan.profile.factor)
+    data, model, report, non_finite = upscale_volume(volume, plan, minutes, model, progress=not quiet)
+    path = write_volume(volume, data, output_path, plan.axis, plan.profile.factor)
     learned = (f"learned from the volume in {report.seconds / 60:.1f} min ({report.steps} steps)" if report
-               else f"with {args.model}")
+               else f"with {model_name}")
     print(f"-> {path} ({'x'.join(map(str, data.shape))}, {data.dtype}), {learned}; "
           f"{time.perf_counter() - started:.0f} s in all")
-    if args.save_model and report is not None:
-        save_model(model, args.save_model, include_optimizer=False)
-        print(f"Saved the network to {args.save_model}")
+    if save_model_path and report is not None:
+        save_model(model, save_model_path, include_optimizer=False)
+        print(f"Saved the network to {save_model_path}")
     warn_non_finite(non_finite, "across the slices each covers")
 
 

@@ -1,0 +1,89 @@
+"""The Python API: upscale arrays, NIfTI images and files, read crops, evaluate a model.
+
+    import mrisr
+
+    bigger = mrisr.upscale(image)                                 # 2-D array, shipped weights mri-x2
+    volume_x4 = mrisr.upscale(volume, model="mri-x4", axis=2)      # 3-D array, slices along axis 2
+    nifti_x2 = mrisr.upscale(nibabel.load("scan.nii.gz"))          # a NIfTI image, header and affine kept
+    mrisr.upscale_file("scan.nii.gz", "scan_x2.nii.gz")            # any file upscale.py reads
+    thin = mrisr.upscale_file("thick.nii.gz", "thin.nii.gz", model="self")  # across slices
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from mrisr.cli import UserError
+
+
+def load_upscaler(model="mri-x2", scale=None, tile=192):
+    """An upscaler to reuse across calls: shipped weights by short name (`mri-x2`, `mri-x4`,
+    `demo-x2`), a .keras file trained here, or `bicubic`."""
+    from mrisr import upscaling
+
+    return upscaling.load_upscaler(str(model), scale, tile)
+
+
+def upscale(data, model="mri-x2", scale=None, axis=2, tile=192, progress=False):
+    """Upscale an image in-plane, or each slice of a volume.
+
+    `data`: a 2-D array (one image), a 3-D array (slices along `axis`) or a nibabel NIfTI image
+    (returns a new image with the in-plane voxel size divided by the scale, the affine moved so the
+    new voxels tile the old ones, the header and data type kept). Arrays come back in their data
+    type and intensity range; NaN and infinite values stay where they were. `model`: as in
+    load_upscaler, or an upscaler it returned."""
+    from mrisr.upscaling import Upscaler, upscale_pixels
+
+    upscaler = model if isinstance(model, Upscaler) else load_upscaler(model, scale, tile)
+    if hasattr(data, "affine") and hasattr(data, "dataobj"):
+        return _upscale_nifti(data, upscaler, axis, progress)
+    pixels = np.asarray(data)
+    if pixels.ndim == 2:
+        return upscale_pixels(upscaler, pixels[None], progress=progress)[0]
+    if pixels.ndim != 3:
+        raise UserError(f"expected a 2-D image or a 3-D volume, not an array of shape {pixels.shape}")
+    if axis not in (0, 1, 2):
+        raise UserError(f"axis must be 0, 1 or 2, not {axis}")
+    upscaled = upscale_pixels(upscaler, np.moveaxis(pixels, axis, 0), progress=progress)
+    return np.moveaxis(upscaled, 0, axis)
+
+
+def _upscale_nifti(image, upscaler, axis, progress):
+    from mrisr.medical_io import upscaled_nifti
+
+    data = np.asanyarray(image.dataobj)
+    if data.ndim == 2:
+        data = data[..., None]
+    if data.ndim != 3:
+        raise UserError(f"expected a 2-D or 3-D NIfTI image, not {data.ndim}-D")
+    return upscaled_nifti(image, upscale(data, upscaler, axis=axis, progress=progress), axis, upscaler.scale)
+
+
+def upscale_file(input_path, output_path, model="mri-x2", scale=None, axis=None, tile=192, progress=False,
+                 **across_slices):
+    """Do what `upscale.py MODEL INPUT OUTPUT` does and return the output path: PNG/JPEG/TIFF, .npy,
+    DICOM and NIfTI in-plane; with `model="self"` (or a network saved by it) across the slices of a
+    thick-slice volume, where `across_slices` takes slice_thickness, profile, minutes, save_model and
+    volume_index as the command's options do."""
+    from mrisr.commands.upscale import upscale_command
+
+    upscale_command(str(model), str(input_path), str(output_path), axis=axis, scale=scale, tile=tile,
+                    quiet=not progress, **across_slices)
+    return Path(output_path)
+
+
+def read_crops(folder, limit=None):
+    """A crop folder made by extract_crops.py, as a CropSet (inputs and targets float32 RGBA in [0, 1])."""
+    from mrisr import crops
+
+    return crops.read_crops(folder, limit)
+
+
+def evaluate(model, crops_folder, pairs=None, scale=None, out_dir=None, self_ensemble=False):
+    """What `CNN.py evaluate` does: the model's recorded test set (or the paper's split of other
+    crops) scored beside bicubic; returns an Evaluation (per-image and mean PSNR/SSIM)."""
+    from mrisr.evaluation import evaluate_model_file
+    from mrisr.splits import SplitOptions
+
+    return evaluate_model_file(str(model), crops_folder, SplitOptions(), "model", pairs=pairs, scale=scale,
+                               out_dir=out_dir, self_ensemble=self_ensemble)

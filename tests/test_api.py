@@ -1,0 +1,64 @@
+"""The Python API: arrays, NIfTI images and files upscaled as upscale.py does, crops read, a model evaluated."""
+
+import numpy as np
+import pytest
+
+import mrisr
+from mrisr.cli import UserError
+from tests.conftest import make_crop_folder
+
+
+def test_an_array_keeps_its_type_and_range_and_a_volume_its_axis():
+    rng = np.random.default_rng(0)
+    image = rng.integers(100, 900, size=(20, 24)).astype(np.int16)
+    bigger = mrisr.upscale(image, model="bicubic")
+    assert bigger.shape == (40, 48) and bigger.dtype == np.int16
+    assert bigger.min() >= 100 and bigger.max() <= 899
+    volume = rng.random((5, 12, 14)).astype(np.float32)
+    up = mrisr.upscale(volume, model="bicubic", axis=0)
+    assert up.shape == (5, 24, 28) and up.dtype == np.float32
+    along_last = mrisr.upscale(np.moveaxis(volume, 0, 2), model="bicubic", axis=2)
+    np.testing.assert_allclose(np.moveaxis(along_last, 2, 0), up, atol=1e-6)
+    volume[3, 0, :2] = volume.min(), volume.max()  # a slice with the volume's range upscales as on its own
+    np.testing.assert_allclose(mrisr.upscale(volume, model="bicubic", axis=0)[3],
+                               mrisr.upscale(volume[3], model="bicubic"), atol=1e-6)
+    with pytest.raises(UserError, match="2-D image or a 3-D volume"):
+        mrisr.upscale(np.zeros((2, 3, 4, 5, 6)), model="bicubic")
+
+
+def test_shipped_weights_by_name_and_an_upscaler_reused():
+    upscaler = mrisr.load_upscaler("demo-x2")
+    image = np.random.default_rng(1).random((16, 16))
+    np.testing.assert_allclose(mrisr.upscale(image, model=upscaler), mrisr.upscale(image, model="demo-x2"))
+
+
+def test_a_nifti_image_comes_back_with_its_header_and_tiling_affine(tmp_path):
+    import nibabel
+
+    from mrisr.medical_io import upscaled_affine
+
+    affine = np.diag([0.9, 0.9, 5.0, 1.0])
+    image = nibabel.Nifti1Image(np.random.default_rng(2).integers(0, 500, (10, 12, 3)).astype(np.int16), affine)
+    up = mrisr.upscale(image, model="bicubic")
+    assert up.shape == (20, 24, 3) and up.get_data_dtype() == np.int16
+    assert up.header.get_zooms() == pytest.approx((0.45, 0.45, 5.0))
+    np.testing.assert_allclose(up.affine, upscaled_affine(affine, 2, 2))
+    nibabel.save(image, tmp_path / "scan.nii.gz")
+    path = mrisr.upscale_file(tmp_path / "scan.nii.gz", tmp_path / "scan_x2.nii.gz", model="bicubic")
+    written = nibabel.load(path)
+    np.testing.assert_array_equal(np.asarray(written.dataobj), np.asarray(up.dataobj))
+    with pytest.raises(UserError, match="names the input|same file|is the input"):
+        mrisr.upscale_file(path, path, model="bicubic")
+
+
+def test_read_crops_and_evaluate(tmp_path, capsys):
+    from mrisr.models import build_cnn
+    from mrisr.storage import save_model
+
+    crops = mrisr.read_crops(make_crop_folder(tmp_path / "crops", count=12, sizes=(8, 16)))
+    assert crops.inputs.shape == (12, 8, 8, 4) and crops.targets.shape == (12, 16, 16, 4)
+    save_model(build_cnn("espcn", 8, 16, 4), tmp_path / "model.keras")
+    result = mrisr.evaluate(tmp_path / "model.keras", tmp_path / "crops", pairs="consistent", scale=2,
+                            out_dir=tmp_path / "evaluation")
+    assert len(result.crop_indices) > 0 and np.isfinite(result.model_scores.psnr).all()
+    assert (tmp_path / "evaluation" / "metrics.csv").is_file()
