@@ -1,14 +1,16 @@
 """The paper's GAN: paired adversarial training, its scores, and SRGAN's content loss as an option."""
 
 import dataclasses
-import time
 from pathlib import Path
 from typing import Optional
 
+import keras
 import numpy as np
 
 from mrisr.cli import UserError
-from mrisr.storage import CheckpointKeeper, RunLock, library_versions, save_json, save_model
+from mrisr.datasets import prepare_training
+from mrisr.runs import StopOnNonFinite, TrainingRun, check_finite_epoch, guarded_run
+from mrisr.storage import save_model
 
 CONTENT_LOSSES = ("none", "mse", "ssim", "l1")
 
@@ -63,67 +65,63 @@ def gan_scores(real_probabilities, fake_probabilities):
     return float(fake.mean()), float(0.5 * real.mean() + 0.5 * (1.0 - fake).mean())
 
 
-def _paired_gan_class():
-    import keras
-    import tensorflow as tf
+class PairedGAN(keras.Model):
+    """One step per batch of pairs: the discriminator on real targets and generated images, then the
+    generator through the frozen discriminator (labels 1), with an optional content loss."""
 
-    class PairedGAN(keras.Model):
-        """One step per batch of pairs: the discriminator on real targets and generated images, then the
-        generator through the frozen discriminator (labels 1), with an optional content loss."""
+    def __init__(self, generator, discriminator, content_loss=None, adversarial_weight=1.0):
+        super().__init__()
+        self.generator, self.discriminator = generator, discriminator
+        self.content_loss, self.adversarial_weight = content_loss, adversarial_weight
+        self.bce = keras.losses.BinaryCrossentropy()
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
 
-        def __init__(self, generator, discriminator, content_loss=None, adversarial_weight=1.0):
-            super().__init__()
-            self.generator, self.discriminator = generator, discriminator
-            self.content_loss, self.adversarial_weight = content_loss, adversarial_weight
-            self.bce = keras.losses.BinaryCrossentropy()
-            self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
-            self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+    def compile(self, d_optimizer, g_optimizer, jit_compile=True):
+        super().compile(jit_compile=jit_compile)
+        self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
 
-        def compile(self, d_optimizer, g_optimizer, jit_compile=True):
-            super().compile(jit_compile=jit_compile)
-            self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
+    @property
+    def metrics(self):
+        return [self.d_loss_tracker, self.g_loss_tracker]
 
-        @property
-        def metrics(self):
-            return [self.d_loss_tracker, self.g_loss_tracker]
+    def call(self, inputs, training=False):
+        return self.generator(inputs, training=training)
 
-        def call(self, inputs, training=False):
-            return self.generator(inputs, training=training)
+    def build_optimizers(self):
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+        self.g_optimizer.build(self.generator.trainable_variables)
 
-        def build_optimizers(self):
-            self.d_optimizer.build(self.discriminator.trainable_variables)
-            self.g_optimizer.build(self.generator.trainable_variables)
+    def train_step(self, data):
+        import tensorflow as tf  # the TensorFlow backend's step: gradients by GradientTape
 
-        def train_step(self, data):
-            inputs, targets = data
-            batch = tf.shape(inputs)[0]
-            # As the authors' code: fakes from generator.predict (inference mode) for the discriminator.
-            generated = self.generator(inputs, training=False)
-            with tf.GradientTape() as tape:
-                # One discriminator pass over real and generated images together, as the authors'
-                # train_on_batch on the concatenated batch (and faster than two passes).
-                probabilities = self.discriminator(tf.concat([targets, generated], axis=0), training=True)
-                labels = tf.concat([tf.ones((batch, 1)), tf.zeros((batch, 1))], axis=0)
-                d_loss = self.bce(labels, probabilities)
-            gradients = tape.gradient(d_loss, self.discriminator.trainable_variables)
-            self.d_optimizer.apply(gradients, self.discriminator.trainable_variables)
+        inputs, targets = data
+        batch = keras.ops.shape(inputs)[0]
+        # As the authors' code: fakes from generator.predict (inference mode) for the discriminator.
+        generated = self.generator(inputs, training=False)
+        with tf.GradientTape() as tape:
+            # One discriminator pass over real and generated images together, as the authors'
+            # train_on_batch on the concatenated batch (and faster than two passes).
+            probabilities = self.discriminator(keras.ops.concatenate([targets, generated], axis=0), training=True)
+            labels = keras.ops.concatenate([keras.ops.ones((batch, 1)), keras.ops.zeros((batch, 1))], axis=0)
+            d_loss = self.bce(labels, probabilities)
+        gradients = tape.gradient(d_loss, self.discriminator.trainable_variables)
+        self.d_optimizer.apply(gradients, self.discriminator.trainable_variables)
 
-            with tf.GradientTape() as tape:
-                generated = self.generator(inputs, training=True)
-                adversarial = self.bce(tf.ones((batch, 1)), self.discriminator(generated, training=True))
-                if self.content_loss is None:
-                    g_loss = adversarial
-                else:
-                    g_loss = tf.reduce_mean(self.content_loss(targets, generated)) \
-                        + self.adversarial_weight * adversarial
-            gradients = tape.gradient(g_loss, self.generator.trainable_variables)
-            self.g_optimizer.apply(gradients, self.generator.trainable_variables)
+        with tf.GradientTape() as tape:
+            generated = self.generator(inputs, training=True)
+            adversarial = self.bce(keras.ops.ones((batch, 1)), self.discriminator(generated, training=True))
+            if self.content_loss is None:
+                g_loss = adversarial
+            else:
+                g_loss = keras.ops.mean(self.content_loss(targets, generated)) \
+                    + self.adversarial_weight * adversarial
+        gradients = tape.gradient(g_loss, self.generator.trainable_variables)
+        self.g_optimizer.apply(gradients, self.generator.trainable_variables)
 
-            self.d_loss_tracker.update_state(d_loss)
-            self.g_loss_tracker.update_state(g_loss)
-            return {"d_loss": self.d_loss_tracker.result(), "g_loss": self.g_loss_tracker.result()}
-
-    return PairedGAN
+        self.d_loss_tracker.update_state(d_loss)
+        self.g_loss_tracker.update_state(g_loss)
+        return {"d_loss": self.d_loss_tracker.result(), "g_loss": self.g_loss_tracker.result()}
 
 
 def build_gan(settings, input_size=25, output_size=50, channels=4):
@@ -132,7 +130,7 @@ def build_gan(settings, input_size=25, output_size=50, channels=4):
 
     generator = build_generator(settings.generator, input_size, output_size, channels)
     discriminator = paper_discriminator(output_size, channels, settings.disc_strides)
-    gan = _paired_gan_class()(generator, discriminator, content_loss_function(settings.content_loss),
+    gan = PairedGAN(generator, discriminator, content_loss_function(settings.content_loss),
                               settings.weight())
     gan.compile(rmsprop(settings.discriminator_lr, settings.discriminator_decay),
                 rmsprop(settings.generator_lr, settings.generator_decay), jit_compile=settings.xla)
@@ -153,25 +151,21 @@ def score_epoch(gan, validation, batch_size=256):
             "val_psnr": quality.mean_psnr, "val_ssim": quality.mean_ssim}, generated
 
 
-class GANRun:
+class GANRun(TrainingRun):
     """One GAN training run: files, history, per-epoch scores, checkpoints, figures."""
 
     def __init__(self, settings, models_dir, score_plot_dir="GAN_Score_plot", extra=None, data=None):
-        self.settings = settings
-        self.data = data  # provenance.data_record of the crops and split
         self.models_dir = Path(models_dir)
         self.generator_path = self.models_dir / "generator.keras"
         self.discriminator_path = self.models_dir / "discriminator.keras"
-        self.history_path = self.models_dir / "history.json"
         self.snapshot_dir = self.models_dir / "snapshots"
         self.score_plot_dir = Path(score_plot_dir)
-        self.checkpoints = CheckpointKeeper(self.models_dir / "checkpoint")
-        self.lock = RunLock(self.models_dir / "GAN.lock",
-                            [self.generator_path, self.discriminator_path, self.history_path])
-        self.extra = extra or {}
-        self.history = {key: [] for key in ("epoch", "phase", "d_loss", "g_loss", "score_generator",
-                                            "score_discriminator", "val_psnr", "val_ssim")}
-        self.seconds = 0.0
+        history_path = self.models_dir / "history.json"
+        super().__init__(settings, data, extra, self.models_dir / "GAN.lock",
+                         [self.generator_path, self.discriminator_path, history_path],
+                         self.models_dir / "checkpoint", history_path,
+                         ("epoch", "phase", "d_loss", "g_loss", "score_generator", "score_discriminator", "val_psnr",
+                          "val_ssim"))
 
     def objects(self, gan):
         return {"generator": gan.generator, "discriminator": gan.discriminator,
@@ -179,7 +173,6 @@ class GANRun:
 
     def end_of_epoch(self, gan, phase, losses, validation):
         from mrisr.plots import plot_gan_scores, plot_snapshot
-        from mrisr.training import check_finite_epoch
 
         check_finite_epoch(losses, len(self.history["epoch"]) + 1, [gan.generator, gan.discriminator])
         scores, generated = score_epoch(gan, validation, self.settings.validation_batch_size)
@@ -198,39 +191,16 @@ class GANRun:
         if every and epoch % every == 0:
             plot_snapshot(validation.inputs[:4], generated[:4], validation.targets[:4],
                           self.snapshot_dir / f"epoch_{epoch:04d}.png", f"Validation samples after epoch {epoch}")
-        self.checkpoints.write(self.objects(gan), {
-            "history": self.history, "seconds": self.seconds + time.perf_counter() - self._started,
-            "settings": dataclasses.asdict(self.settings), "data": self.data})
+        self.write_checkpoint(self.objects(gan))
 
     def save_models(self, gan):
         save_model(gan.generator, self.generator_path, include_optimizer=False)
         save_model(gan.discriminator, self.discriminator_path, include_optimizer=False)
 
     def train(self, gan, train_data, validation, resume=False, verbose=1):
-        import keras
-
-        from mrisr.storage import load_json
-        from mrisr.training import check_resumable, stop_on_non_finite_callback
-
-        run = self
-
-        class EpochEnd(keras.callbacks.Callback):
-            def __init__(self, phase):
-                super().__init__()
-                self.phase = phase
-
-            def on_epoch_end(self, epoch, logs=None):
-                run.end_of_epoch(gan, self.phase, dict(logs or {}), validation)
-
-        self._started = time.perf_counter()
+        self.start_clock()
         if resume:
-            if not self.checkpoints.exists():
-                raise UserError(f"no checkpoint to resume from in {self.checkpoints.folder}")
-            check_resumable(load_json(self.checkpoints.state_path), self.settings, self.data, self.checkpoints.folder)
-            gan.build_optimizers()
-            state = self.checkpoints.read(self.objects(gan))
-            self.history, self.seconds = state["history"], state["seconds"]
-            print(f"Resuming from {self.checkpoints.folder}: {len(self.history['epoch'])} epoch(s) done")
+            self.read_checkpoint(lambda: self.objects(gan), gan.build_optimizers)
         pretrained = self.history["phase"].count("pretrain")
         if pretrained < self.settings.pretrain_epochs:
             print(f"Pre-training the generator on the {self.settings.content_loss} content loss")
@@ -238,37 +208,39 @@ class GANRun:
                                   loss=gan.content_loss, jit_compile=self.settings.xla)
             gan.generator.fit(train_data, epochs=self.settings.pretrain_epochs, initial_epoch=pretrained,
                               verbose=verbose, shuffle=False,
-                              callbacks=[stop_on_non_finite_callback(), EpochEnd("pretrain")])
+                              callbacks=[StopOnNonFinite(), GANEpochEnd(self, gan, "pretrain", validation)])
         adversarial_done = len(self.history["epoch"]) - self.history["phase"].count("pretrain")
         gan.fit(train_data, epochs=self.settings.epochs, initial_epoch=adversarial_done, verbose=verbose,
-                shuffle=False, callbacks=[stop_on_non_finite_callback(), EpochEnd("adversarial")])
-        self.seconds += time.perf_counter() - self._started
+                shuffle=False, callbacks=[StopOnNonFinite(), GANEpochEnd(self, gan, "adversarial", validation)])
+        self.stop_clock()
         self.finish(gan)
 
     def finish(self, gan):
-        self.save_models(gan)
-        save_json(self.history_path, {
-            "history": self.history,
-            "training_seconds": round(self.seconds, 2),
-            "settings": dataclasses.asdict(self.settings),
+        super().finish({self.generator_path: gan.generator, self.discriminator_path: gan.discriminator}, {
             "parameters": {"generator": int(gan.generator.count_params()),
-                           "discriminator": int(gan.discriminator.count_params())},
-            "versions": library_versions(),
-            "data": self.data,
-            **self.extra,
-        })
-        self.checkpoints.remove()
+                           "discriminator": int(gan.discriminator.count_params())}})
+
+
+class GANEpochEnd(keras.callbacks.Callback):
+    """The run's end of each epoch (scores, models, figures, checkpoint) as a Keras callback."""
+
+    def __init__(self, run, gan, phase, validation):
+        super().__init__()
+        self.run, self.gan, self.phase, self.validation = run, gan, phase, validation
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.run.end_of_epoch(self.gan, self.phase, dict(logs or {}), self.validation)
 
 
 def train_gan(crop_set, split, settings, models_dir, score_plot_dir="GAN_Score_plot", resume=False, verbose=1,
               extra=None, overwrite=False):
     """Train the GAN on a split CropSet; returns the finished GANRun."""
     from mrisr.provenance import data_record
-    from mrisr.training import guarded_run, prepare_training
 
     if settings.pretrain_epochs and settings.content_loss == "none":
         raise UserError("--pretrain-epochs needs a --content-loss")
-    train, validation, train_data = prepare_training(crop_set, split, settings)
+    train, validation, train_data = prepare_training(crop_set, split, settings.batch_size, settings.seed,
+                                                     settings.limit)
     gan = build_gan(settings, crop_set.inputs.shape[1], crop_set.targets.shape[1], crop_set.inputs.shape[3])
     run = GANRun(settings, models_dir, score_plot_dir, extra, data_record(crop_set, split, "paper", None))
     print(f"Training the GAN (generator {gan.generator.count_params():,} and discriminator "

@@ -111,7 +111,7 @@ def test_extra_losses_and_augmentation_train_a_fully_convolutional_network(tiny_
 
 
 def test_augmentation_moves_input_and_target_together():
-    from mrisr.training import make_dataset
+    from mrisr.datasets import make_dataset
 
     high = np.random.default_rng(0).random((16, 8, 8, 1)).astype(np.float32)
     low = high.reshape(16, 4, 2, 4, 2, 1).mean(axis=(2, 4))
@@ -236,7 +236,7 @@ def test_a_fresh_run_never_deletes_an_interrupted_one_unless_told(tiny_crops, tm
 
 
 def test_a_non_finite_loss_stops_training_and_nothing_is_saved(tiny_crops, tmp_path):
-    from mrisr.training import TrainingDiverged
+    from mrisr.runs import TrainingDiverged
 
     crops, split = crops_and_split(tiny_crops)
     crops.targets[:] = np.nan  # every batch: the loss is NaN from the first step
@@ -246,7 +246,7 @@ def test_a_non_finite_loss_stops_training_and_nothing_is_saved(tiny_crops, tmp_p
 
 
 def test_non_finite_weights_stop_training_even_with_a_finite_loss(tiny_crops, tmp_path, monkeypatch):
-    from mrisr.training import TrainingDiverged
+    from mrisr.runs import TrainingDiverged
 
     crops, split = crops_and_split(tiny_crops)
     original = CNNRun.save_checkpoint
