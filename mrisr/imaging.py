@@ -48,13 +48,20 @@ def resize_cubic(image, size, a=-0.75):
     return np.einsum("ij,jk...,lk->il...", rows, image, columns, optimize=True)
 
 
-def min_max_normalise(image):
-    """Scale an image to [0, 1] by its own minimum and maximum (a constant image gives zeros)."""
-    image = np.asarray(image, dtype=np.float64)
-    low, high = image.min(), image.max()
-    if high == low:
-        return np.zeros_like(image)
-    return (image - low) / (high - low)
+def min_max_range(images, axis=None):
+    """(low, span) over `axis` (kept as size-1 axes): the minimum, and the maximum minus it (1 where
+    the values are constant, so that a constant image normalises to zeros)."""
+    low = np.min(images, axis=axis, keepdims=True)
+    span = np.max(images, axis=axis, keepdims=True) - low
+    return low, np.where(span > 0, span, 1.0)
+
+
+def min_max_normalise(images, axis=None):
+    """Scale to [0, 1] by the minimum and maximum over `axis` (all axes: the image's own, as the paper
+    made its crops; a constant image gives zeros). The one home of min-max normalisation in NumPy."""
+    images = np.asarray(images, dtype=np.float64)
+    low, span = min_max_range(images, axis)
+    return (images - low) / span
 
 
 @functools.lru_cache(maxsize=1)

@@ -221,11 +221,9 @@ class MinMaxNormalise(layers.Layer):
     """Scale each image to [0, 1] by its own minimum and maximum, as the paper's crops were made."""
 
     def call(self, image):
-        import tensorflow as tf
-
-        low = tf.reduce_min(image, axis=[1, 2, 3], keepdims=True)
-        high = tf.reduce_max(image, axis=[1, 2, 3], keepdims=True)
-        return (image - low) / tf.maximum(high - low, 1e-6)
+        low = keras.ops.min(image, axis=(1, 2, 3), keepdims=True)
+        high = keras.ops.max(image, axis=(1, 2, 3), keepdims=True)
+        return (image - low) / keras.ops.maximum(high - low, 1e-6)
 
 
 def espcn_network(scale=2, filters=64):

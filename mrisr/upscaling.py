@@ -15,7 +15,7 @@ An `Upscaler` maps grey images in [0, 1] to grey images `scale` times larger:
 import numpy as np
 
 from mrisr.cli import RunFailed, UserError
-from mrisr.imaging import bone_rgba_to_grey, grey_to_bone_rgba, resize_cubic
+from mrisr.imaging import bone_rgba_to_grey, grey_to_bone_rgba, min_max_range, resize_cubic
 
 
 class Upscaler:
@@ -109,8 +109,7 @@ class FixedSizeUpscaler(Upscaler):
         for first in range(0, len(corners), self.batch_size):
             batch = corners[first:first + self.batch_size]
             tiles = np.stack([padded[r:r + size, c:c + size] for r, c in batch])
-            low, high = tiles.min(axis=(1, 2), keepdims=True), tiles.max(axis=(1, 2), keepdims=True)
-            span = np.where(high > low, high - low, 1.0)
+            low, span = min_max_range(tiles, axis=(1, 2))
             coloured = grey_to_bone_rgba((tiles - low) / span)[..., : self.channels]
             predicted = np.asarray(self.model.predict(coloured, batch_size=self.batch_size, verbose=0))
             require_finite(predicted, self.name)
