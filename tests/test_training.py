@@ -292,3 +292,35 @@ def test_the_history_records_the_crops_and_split(tiny_crops, tmp_path):
     assert data["split"]["test"] == split.test.tolist() and data["split"]["train"] == split.train.tolist()
     digests = dict(zip(crops.indices.tolist(), crops.digests.tolist()))
     assert data["train_digests"] == [digests[i] for i in split.train.tolist()]
+
+
+def test_ema_weights_are_the_moving_average_even_when_training_stops_early():
+    import keras
+
+    from mrisr.training import ema_callbacks
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer=make_optimizer(CNNSettings(ema=True, lr_schedule="constant", learning_rate=0.05)),
+                  loss="mse")
+    raw = []
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            raw.append([weight.copy() for weight in self.model.get_weights()])
+
+    class StopAfterTwoEpochs(keras.callbacks.Callback):  # as early stopping or a time limit would
+        def on_epoch_end(self, epoch, logs=None):
+            self.model.stop_training = epoch == 1
+
+    inputs = np.random.default_rng(0).random((40, 4)).astype(np.float32)
+    swap, keep = ema_callbacks()
+    model.fit(inputs, inputs.sum(axis=1, keepdims=True), batch_size=8, epochs=10, verbose=0, shuffle=False,
+              callbacks=[swap, Record(), StopAfterTwoEpochs(), keep])
+    assert len(raw) == 10
+    average = raw[0]  # Keras starts the average at the first step's weights, then momentum 0.99
+    for weights in raw[1:]:
+        average = [0.99 * a + 0.01 * w for a, w in zip(average, weights)]
+    for final, expected, last in zip(model.get_weights(), average, raw[-1]):
+        np.testing.assert_allclose(final, expected, atol=1e-6)
+        assert np.abs(final - last).max() > 1e-3  # the raw weights are not what is kept
