@@ -211,9 +211,10 @@ class TrainingReport:
 
 
 def train_network(volume01, axis, profile, minutes=5.0, pitch_ratios=(1.0, 1.0), batch_size=16, seed=0,
-                  precision="mixed_bfloat16", progress=True, learning_rate=1e-3):
+                  precision="mixed_bfloat16", progress=True, learning_rate=1e-3, max_steps=None):
     """Train a through-plane network on the volume's own in-plane slices for `minutes` (cosine
-    learning rate over that time, L1 loss after the consistency projection). Returns (model, report)."""
+    learning rate over that time, L1 loss after the consistency projection), or until `max_steps`
+    steps when given (rounded up to whole rounds of 16 batches). Returns (model, report)."""
     import keras
     from tqdm import tqdm
 
@@ -231,7 +232,7 @@ def train_network(volume01, axis, profile, minutes=5.0, pitch_ratios=(1.0, 1.0),
     bar = tqdm(total=round(60 * minutes), desc="learning from the volume", unit="s", disable=not progress,
                bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s{postfix}")
     round_size = batch_size * 16
-    while not limit.reached:
+    while not limit.reached and (max_steps is None or steps < max_steps):
         inputs, targets = sampler.batch(round_size)
         history = model.fit(inputs, targets, batch_size=batch_size, epochs=1, verbose=0, callbacks=[limit])
         loss = float(history.history["loss"][-1])

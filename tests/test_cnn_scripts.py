@@ -1,5 +1,6 @@
 """CNN.py and CNN_plot_losses.py as a user runs them, on tiny crops."""
 
+import pytest
 import csv
 
 import numpy as np
@@ -103,6 +104,7 @@ def test_options_that_cannot_work_exit_2(tmp_path, capsys):
         assert code == 2 and message in err, err
 
 
+@pytest.mark.slow
 def test_paper_pairs_at_x4_from_extract_crops_sizes(tmp_path, capsys):
     crops = make_crop_folder(tmp_path / "x4", count=30, sizes=(6, 24))
     models = tmp_path / "models"

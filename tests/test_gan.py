@@ -116,6 +116,7 @@ def test_content_loss_changes_the_generator_loss():
     assert results["none"][0].content_loss is None and results["none"][0].adversarial_weight == 1.0
 
 
+@pytest.mark.slow
 def test_train_writes_models_history_plots_and_resumes(tiny_crops, tmp_path, monkeypatch):
     from mrisr.gan import GANRun
 
@@ -147,6 +148,7 @@ def test_train_writes_models_history_plots_and_resumes(tiny_crops, tmp_path, mon
     assert not (tmp_path / "GAN_models/checkpoint").exists()
 
 
+@pytest.mark.slow
 def test_pretraining_with_a_content_loss(tiny_crops, tmp_path):
     crops = read_crops(tiny_crops)
     split = make_split(crops.indices, crops.labels)
@@ -167,6 +169,7 @@ def test_a_fully_convolutional_generator_trains_in_the_gan(tiny_crops, tmp_path)
     assert run.generator_path.is_file()
 
 
+@pytest.mark.slow
 def test_gan_resume_checks_settings_and_a_fresh_run_keeps_the_checkpoint(tiny_crops, tmp_path, monkeypatch):
     import dataclasses
 

@@ -2,9 +2,12 @@
 
 import json
 
+import pytest
+
 from tests.conftest import make_crop_folder, run_script
 
 
+@pytest.mark.slow
 def test_quality_report_writes_tables_figures_and_numbers(tmp_path, capsys):
     crops = make_crop_folder(tmp_path / "crops", count=30)
     demo = make_crop_folder(tmp_path / "demo", count=30, seed=1)

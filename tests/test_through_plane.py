@@ -122,6 +122,7 @@ def blob_volume(size=40, seed=0):
     return gaussian_filter(volume, 0.7)
 
 
+@pytest.mark.slow
 def test_a_short_training_on_a_synthetic_volume_beats_cubic_spline():
     from mrisr.through_plane import normalise, train_network
 
@@ -129,14 +130,14 @@ def test_a_short_training_on_a_synthetic_volume_beats_cubic_spline():
     profile = SliceProfile(4)
     thick = degrade(truth, 2, profile)
     volume01, low, span = normalise(thick)
-    model, report = train_network(volume01, 2, profile, minutes=0.4, progress=False)
+    model, report = train_network(volume01, 2, profile, minutes=3, progress=False, max_steps=128)
     ours = apply_network(model, volume01, 2, 4, progress=False) * span + low
     spline = spline_upsample(thick, 2, 4)
 
     def psnr(volume):
         return 10 * np.log10((truth.max() - truth.min()) ** 2 / np.mean((volume - truth) ** 2))
 
-    assert report.steps > 50
+    assert report.steps == 128  # a number of steps, not a time: the same on a busy machine
     assert psnr(ours) > psnr(spline) + 0.5, (psnr(ours), psnr(spline))
 
 

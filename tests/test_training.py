@@ -75,6 +75,7 @@ def test_history_records_settings_and_versions(tiny_crops, tmp_path):
     assert set(record["history"]) == {"epoch", "phase", "loss", "val_loss"}
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_from_its_checkpoint(tiny_crops, tmp_path, monkeypatch, capsys):
     crops, split = crops_and_split(tiny_crops)
     interrupted_run(crops, split, tmp_path, monkeypatch, xla=True)
