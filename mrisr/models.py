@@ -1,7 +1,7 @@
 """Every network of the project, built by name."""
 
 import keras
-from keras import layers
+from keras import layers, ops
 
 
 def paper_cnn(input_size=25, output_size=50, channels=4):
@@ -84,12 +84,10 @@ class BoneToGrey(layers.Layer):
     """
 
     def call(self, rgba):
-        import tensorflow as tf
-
         keys, _ = _bone_keys_and_colours()
-        total = tf.reduce_sum(rgba[..., :3], axis=-1, keepdims=True)
-        index = tf.argmin(tf.abs(total - tf.constant(keys, total.dtype)), axis=-1, output_type=tf.int32)
-        return tf.expand_dims((tf.cast(index, rgba.dtype) + 0.5) / 256.0, -1)
+        total = ops.sum(rgba[..., :3], axis=-1, keepdims=True)
+        index = ops.argmin(ops.abs(total - ops.cast(ops.convert_to_tensor(keys), total.dtype)), axis=-1)
+        return ops.expand_dims((ops.cast(index, rgba.dtype) + 0.5) / 256.0, -1)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (1,)
@@ -101,18 +99,26 @@ class GreyToBone(layers.Layer):
     table's entries (exact at their centres) and clipped to the map; alpha 1."""
 
     def call(self, grey):
-        import tensorflow as tf
-
         _, colours = _bone_keys_and_colours()
-        colours = tf.constant(colours, grey.dtype)
-        position = tf.clip_by_value(grey[..., 0] * 256.0 - 0.5, 0.0, 255.0)
-        lower = tf.minimum(tf.cast(tf.floor(position), tf.int32), 254)
-        fraction = tf.expand_dims(position - tf.cast(lower, grey.dtype), -1)
-        rgb = tf.gather(colours, lower) * (1.0 - fraction) + tf.gather(colours, lower + 1) * fraction
-        return tf.concat([rgb, tf.ones_like(grey)], axis=-1)
+        colours = ops.cast(ops.convert_to_tensor(colours), grey.dtype)
+        position = ops.clip(grey[..., 0] * 256.0 - 0.5, 0.0, 255.0)
+        lower = ops.minimum(ops.cast(ops.floor(position), "int32"), 254)
+        fraction = ops.expand_dims(position - ops.cast(lower, grey.dtype), -1)
+        rgb = ops.take(colours, lower, axis=0) * (1.0 - fraction) + ops.take(colours, lower + 1, axis=0) * fraction
+        return ops.concatenate([rgb, ops.ones_like(grey)], axis=-1)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (4,)
+
+
+def depth_to_space(features, scale):
+    """Sub-pixel shuffle as TensorFlow's depth_to_space (NHWC): (H, W, s * s * C) -> (H * s, W * s, C),
+    output[h * s + i, w * s + j, c] = input[h, w, (i * s + j) * C + c]."""
+    shape = ops.shape(features)
+    height, width, channels = shape[1], shape[2], features.shape[-1] // (scale * scale)
+    blocks = ops.reshape(features, (-1, height, width, scale, scale, channels))
+    blocks = ops.transpose(blocks, (0, 1, 3, 2, 4, 5))
+    return ops.reshape(blocks, (-1, height * scale, width * scale, channels))
 
 
 def cubic_phase_kernel(scale):
@@ -140,15 +146,13 @@ class CubicUpsample(layers.Layer):
         self.scale = int(scale)
 
     def call(self, image):
-        import tensorflow as tf
-
         top, bottom = image[:, :1], image[:, -1:]
-        image = tf.concat([top, top, image, bottom, bottom], axis=1)
+        image = ops.concatenate([top, top, image, bottom, bottom], axis=1)
         left, right = image[:, :, :1], image[:, :, -1:]
-        image = tf.concat([left, left, image, right, right], axis=2)
-        kernel = tf.constant(cubic_phase_kernel(self.scale), image.dtype)
-        phases = tf.nn.conv2d(image, kernel, strides=1, padding="VALID")
-        return tf.nn.depth_to_space(phases, self.scale)
+        image = ops.concatenate([left, left, image, right, right], axis=2)
+        kernel = ops.cast(ops.convert_to_tensor(cubic_phase_kernel(self.scale)), image.dtype)
+        phases = ops.conv(image, kernel, strides=1, padding="valid")
+        return depth_to_space(phases, self.scale)
 
     def compute_output_shape(self, input_shape):
         n, h, w, c = input_shape
@@ -167,9 +171,7 @@ class DepthToSpace(layers.Layer):
         self.scale = int(scale)
 
     def call(self, features):
-        import tensorflow as tf
-
-        return tf.nn.depth_to_space(features, self.scale)
+        return depth_to_space(features, self.scale)
 
     def compute_output_shape(self, input_shape):
         n, h, w, c = input_shape
@@ -198,14 +200,11 @@ class GlobalAffine(layers.Layer):
         self.gain_offset.build((None, self.hidden))
 
     def call(self, inputs):
-        import tensorflow as tf
-
         image, features = inputs
-        axes = [1, 2, 3]
-        statistics = tf.stack([tf.reduce_min(image, axes), tf.reduce_max(image, axes), tf.reduce_mean(image, axes),
-                               tf.math.reduce_std(image, axes)], axis=-1)
-        pooled = tf.concat([tf.reduce_mean(features, axis=[1, 2]), tf.reduce_max(features, axis=[1, 2]),
-                            statistics], -1)
+        axes = (1, 2, 3)
+        statistics = ops.stack([ops.min(image, axes), ops.max(image, axes), ops.mean(image, axes),
+                                ops.std(image, axes)], axis=-1)
+        pooled = ops.concatenate([ops.mean(features, axis=(1, 2)), ops.max(features, axis=(1, 2)), statistics], -1)
         gain_offset = self.gain_offset(self.hidden_layer(pooled))[:, None, None, :]
         return image * (1.0 + gain_offset[..., :1]) + gain_offset[..., 1:]
 
@@ -221,9 +220,9 @@ class MinMaxNormalise(layers.Layer):
     """Scale each image to [0, 1] by its own minimum and maximum, as the paper's crops were made."""
 
     def call(self, image):
-        low = keras.ops.min(image, axis=(1, 2, 3), keepdims=True)
-        high = keras.ops.max(image, axis=(1, 2, 3), keepdims=True)
-        return (image - low) / keras.ops.maximum(high - low, 1e-6)
+        low = ops.min(image, axis=(1, 2, 3), keepdims=True)
+        high = ops.max(image, axis=(1, 2, 3), keepdims=True)
+        return (image - low) / ops.maximum(high - low, 1e-6)
 
 
 def espcn_network(scale=2, filters=64):

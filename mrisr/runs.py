@@ -72,39 +72,35 @@ def check_finite_epoch(logs, epoch, models=()):
 
 
 class TimeLimit(keras.callbacks.Callback):
-    """Ends training at the first batch after `minutes` from its creation, and keeps the elapsed share
-    of that time in the variable `progress` (for TimeCosineDecay)."""
+    """Ends training at the first batch after `minutes` from its creation; with `cosine_from`, sets the
+    optimizer's learning rate before every batch to a cosine of the elapsed share of the time, from
+    that rate to 1% of it. Hand-written: Keras's CosineDecay counts steps, and a time-limited run does
+    not know its step count. The rate is set from the host's clock into the optimizer's learning-rate
+    variable, which every backend's compiled step reads (on JAX after a state sync)."""
 
-    def __init__(self, minutes):
+    def __init__(self, minutes, cosine_from=None):
         super().__init__()
         self.started, self.seconds = time.monotonic(), 60.0 * minutes
-        self.progress = keras.Variable(0.0, trainable=False, dtype="float32", name="time_progress")
+        self.cosine_from = cosine_from
+        self.progress = 0.0
         self.reached = False
 
+    def learning_rate_at(self, progress):
+        cosine = 0.5 * (1.0 + math.cos(math.pi * min(1.0, max(0.0, progress))))
+        return self.cosine_from * (0.01 + 0.99 * cosine)
+
     def on_train_batch_begin(self, batch, logs=None):
-        self.progress.assign(min(1.0, (time.monotonic() - self.started) / self.seconds))
+        self.progress = min(1.0, (time.monotonic() - self.started) / self.seconds)
+        if self.cosine_from is not None:
+            sync = getattr(self.model, "jax_state_sync", None)
+            if sync is not None:
+                sync()  # JAX keeps the state outside the variables during an epoch
+            self.model.optimizer.learning_rate = self.learning_rate_at(self.progress)
 
     def on_train_batch_end(self, batch, logs=None):
         if time.monotonic() - self.started >= self.seconds:
             self.reached = True
             self.model.stop_training = True
-
-
-class TimeCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """Cosine decay from the rate to 1% of it over a run's time limit: `progress` is a variable
-    holding the elapsed share of the time (set by TimeLimit). Hand-written: Keras's CosineDecay
-    counts steps, and a time-limited run does not know its step count in advance."""
-
-    def __init__(self, initial_learning_rate, progress):
-        self.initial_learning_rate, self.progress = initial_learning_rate, progress
-
-    def __call__(self, step):
-        fraction = keras.ops.clip(keras.ops.cast(self.progress, "float32"), 0.0, 1.0)
-        cosine = 0.5 * (1.0 + keras.ops.cos(3.141592653589793 * fraction))
-        return self.initial_learning_rate * (0.01 + 0.99 * cosine)
-
-    def get_config(self):
-        return {"initial_learning_rate": self.initial_learning_rate}
 
 
 class TrainingRun:

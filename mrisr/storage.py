@@ -177,20 +177,65 @@ def load_model(path, compile=False):
 
 
 def library_versions():
+    """Python, Keras, its backend and NumPy versions (recorded with every run)."""
+    import importlib
+
     import keras
     import numpy
-    import tensorflow
 
+    backend = keras.backend.backend()
+    module = importlib.import_module({"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(backend, backend))
     return {
         "python": platform.python_version(),
-        "tensorflow": tensorflow.__version__,
         "keras": keras.__version__,
+        "backend": backend,
+        backend: getattr(module, "__version__", "unknown"),
         "numpy": numpy.__version__,
     }
 
 
+def save_variables(path, objects):
+    """Every variable of `objects` (name -> Keras model or optimizer) as one .npz, in each object's own
+    variable order (the same for the same architecture on every Keras backend)."""
+    import numpy as np
+
+    arrays = {f"{name}/{index:05d}": keras_to_numpy(variable)
+              for name, owner in objects.items() for index, variable in enumerate(owner.variables)}
+    with open(path, "wb") as file:
+        np.savez(file, **arrays)
+
+
+def load_variables(path, objects):
+    """Assign the variables saved by save_variables to `objects` (built, optimizers built), checking
+    that every one is there with its shape (UserError otherwise)."""
+    import numpy as np
+
+    with np.load(path) as saved:
+        keys = set(saved.files)
+        for name, owner in objects.items():
+            variables = owner.variables
+            wanted = {f"{name}/{index:05d}" for index in range(len(variables))}
+            present = {key for key in keys if key.startswith(name + "/")}
+            if wanted != present:
+                raise UserError(f"the checkpoint {path} holds {len(present)} variables for {name}, not "
+                                f"{len(variables)}: it was made by another model")
+            for index, variable in enumerate(variables):
+                value = saved[f"{name}/{index:05d}"]
+                if tuple(value.shape) != tuple(variable.shape):
+                    raise UserError(f"the checkpoint {path} does not fit {name} (variable {variable.path}: "
+                                    f"{value.shape} saved, {tuple(variable.shape)} expected)")
+                variable.assign(value)
+
+
+def keras_to_numpy(variable):
+    import keras
+
+    return keras.ops.convert_to_numpy(variable.value)
+
+
 class CheckpointKeeper:
-    """The last checkpoint of a run in one folder: TensorFlow objects plus a JSON state.
+    """The last checkpoint of a run in one folder: the variables of models and optimizers (an .npz,
+    readable on every Keras backend) plus a JSON state.
 
     Each write goes to a new sub-folder; `state.json` is then replaced atomically to
     point at it, and the previous sub-folder is removed, so an interruption at any
@@ -208,25 +253,21 @@ class CheckpointKeeper:
     def write(self, objects, state):
         import shutil
 
-        import tensorflow as tf
-
         self.folder.mkdir(parents=True, exist_ok=True)
         previous = load_json(self.state_path)["checkpoint"] if self.exists() else None
         self.count += 1
-        name = f"ckpt-{os.getpid()}-{self.count}"
-        tf.train.Checkpoint(**objects).write(str(self.folder / name / "objects"))
+        name = Path(tempfile.mkdtemp(prefix=f"ckpt-{os.getpid()}-{self.count}-", dir=self.folder)).name
+        save_variables(self.folder / name / "variables.npz", objects)
         save_json(self.state_path, {**state, "checkpoint": name})
         if previous and previous != name:
             shutil.rmtree(self.folder / previous, ignore_errors=True)
 
     def read(self, objects):
         """Restore `objects` (built, with their optimizers built) and return the saved state."""
-        import tensorflow as tf
-
         if not self.exists():
             raise UserError(f"no checkpoint to resume from in {self.folder}")
         state = load_json(self.state_path)
-        tf.train.Checkpoint(**objects).read(str(self.folder / state["checkpoint"] / "objects")).assert_consumed()
+        load_variables(self.folder / state["checkpoint"] / "variables.npz", objects)
         return state
 
     def epochs_done(self):

@@ -219,15 +219,14 @@ def train_network(volume01, axis, profile, minutes=5.0, pitch_ratios=(1.0, 1.0),
     from tqdm import tqdm
 
     from mrisr.models import through_plane_network
-    from mrisr.runs import TimeCosineDecay, TimeLimit, TrainingDiverged, check_finite_epoch
+    from mrisr.runs import TimeLimit, TrainingDiverged, check_finite_epoch
 
     keras.utils.set_random_seed(seed)
     planes = np.moveaxis(volume01, axis, 0)
     sampler = PatchSampler(planes, profile, seed=seed, pitch_ratios=pitch_ratios)
     model = through_plane_network(profile.factor, profile.projection(), dtype=precision)
-    limit = TimeLimit(minutes)
-    schedule = TimeCosineDecay(learning_rate, limit.progress)
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="mean_absolute_error")
+    limit = TimeLimit(minutes, cosine_from=learning_rate)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mean_absolute_error")
     started, steps, loss = time.monotonic(), 0, float("nan")
     bar = tqdm(total=round(60 * minutes), desc="learning from the volume", unit="s", disable=not progress,
                bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s{postfix}")

@@ -7,9 +7,9 @@ from typing import Optional
 import keras
 
 from mrisr.cli import UserError
-from mrisr.datasets import make_dataset, prepare_training
+from mrisr.datasets import batches_per_epoch, make_dataset, prepare_training
 from mrisr.losses import LOSS_FUNCTIONS, loss_phases
-from mrisr.runs import StopOnNonFinite, TimeCosineDecay, TimeLimit, TrainingRun, check_finite_epoch, guarded_run
+from mrisr.runs import StopOnNonFinite, TimeLimit, TrainingRun, check_finite_epoch, guarded_run
 from mrisr.storage import load_json
 
 
@@ -58,7 +58,7 @@ def model_stem(settings, crop_scale=2):
     return name + "_model"
 
 
-def make_optimizer(settings, steps_per_epoch=1, time_progress=None):
+def make_optimizer(settings, steps_per_epoch=1, time_limited=False):
     """Adam with the paper's decay, as Keras's InverseTimeDecay: lr / (1 + decay * step); or, as
     options, a cosine decay over all epochs (over the time limit when there is one, `time_progress`
     being the variable that holds its elapsed share) or a constant rate, and an EMA of the weights."""
@@ -68,8 +68,8 @@ def make_optimizer(settings, steps_per_epoch=1, time_progress=None):
         schedule = keras.optimizers.schedules.InverseTimeDecay(
             settings.learning_rate, decay_steps=1, decay_rate=settings.decay
         )
-    elif settings.lr_schedule == "cosine" and time_progress is not None:
-        schedule = TimeCosineDecay(settings.learning_rate, time_progress)
+    elif settings.lr_schedule == "cosine" and time_limited:
+        schedule = settings.learning_rate  # set before every batch by runs.TimeLimit
     elif settings.lr_schedule == "cosine":
         schedule = keras.optimizers.schedules.CosineDecay(
             settings.learning_rate, decay_steps=max(1, settings.epochs * steps_per_epoch), alpha=0.01
@@ -164,8 +164,7 @@ class CNNRun(TrainingRun):
     def compile(self, phase_index):
         """Compile for a phase: its loss and a fresh Adam (the paper's second phase starts anew)."""
         self.model.compile(
-            optimizer=make_optimizer(self.settings, self.steps_per_epoch,
-                                     None if self.time_limit is None else self.time_limit.progress),
+            optimizer=make_optimizer(self.settings, self.steps_per_epoch, self.time_limit is not None),
             loss=LOSS_FUNCTIONS[self.phases[phase_index]],
             jit_compile=self.settings.xla,
         )
@@ -189,9 +188,10 @@ class CNNRun(TrainingRun):
         """Fit phase by phase, each until early stopping or the epoch limit; save model and history."""
         self.model = model
         self.start_clock()
-        self.steps_per_epoch = int(train_data.cardinality())
+        self.steps_per_epoch = batches_per_epoch(train_data)
         limit = self.settings.time_limit_minutes
-        self.time_limit = None if limit is None else TimeLimit(limit)
+        cosine_from = self.settings.learning_rate if self.settings.lr_schedule == "cosine" else None
+        self.time_limit = None if limit is None else TimeLimit(limit, cosine_from)
         start_phase, done_in_phase, early_state = self.resume_point() if resume else (0, 0, None)
         for phase_index in range(start_phase, len(self.phases)):
             if self.time_limit is not None and self.time_limit.reached:
@@ -225,7 +225,7 @@ class CNNRun(TrainingRun):
                      if c is not None]
         self.model.fit(train_data, validation_data=validation_data, epochs=self.settings.epochs,
                        initial_epoch=epochs_done, callbacks=callbacks, verbose=verbose,
-                       shuffle=False)  # the tf.data pipeline shuffles
+                       shuffle=False)  # the data pipeline shuffles
         self.phase_records.append({
             "phase": phase,
             "first_epoch": first_epoch,

@@ -51,14 +51,21 @@ class ConvolutionalUpscaler(Upscaler):
     """A fully convolutional grey network run on tiles of `tile` input pixels plus `margin` on each side."""
 
     def __init__(self, network, scale, name, tile=192, margin=24, tile_safe=True):
-        import tensorflow as tf
+        import keras
 
         self.network, self.scale, self.name = network, scale, name
         self.tile, self.margin, self.tile_safe = tile, margin, tile_safe
-        self._run = tf.function(lambda x: network(x, training=False), reduce_retracing=True)
+        if keras.backend.backend() == "tensorflow":  # one graph for every tile size, not one per call
+            import tensorflow as tf
+
+            self._run = tf.function(lambda x: network(x, training=False), reduce_retracing=True)
+        else:
+            self._run = lambda x: network(x, training=False)
 
     def run(self, grey):
-        output = np.asarray(self._run(np.asarray(grey, np.float32)[None, :, :, None]))[0, :, :, 0]
+        import keras
+
+        output = keras.ops.convert_to_numpy(self._run(np.asarray(grey, np.float32)[None, :, :, None]))[0, :, :, 0]
         require_finite(output, self.name)
         return output
 

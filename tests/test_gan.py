@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 
@@ -70,7 +71,7 @@ def one_step(gan):
 
 
 def snapshot(model):
-    return [v.numpy().copy() for v in model.trainable_variables]
+    return [keras.ops.convert_to_numpy(v).copy() for v in model.trainable_variables]
 
 
 def changed(before, after):
