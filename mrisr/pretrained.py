@@ -117,6 +117,19 @@ def consistent_scores(model, crop_set, crop_indices, scale):
     return figures(model_scores), figures(bicubic_scores)
 
 
+def without_local_paths(value, folder):
+    """`value` (JSON-like) with this machine's path of `folder` replaced by the folder's name."""
+    if isinstance(value, dict):
+        return {key: without_local_paths(item, folder) for key, item in value.items()}
+    if isinstance(value, list):
+        return [without_local_paths(item, folder) for item in value]
+    if isinstance(value, str):
+        for spelling in sorted({str(Path(folder).resolve()), str(folder)}, key=len, reverse=True):
+            value = value.replace(spelling, Path(folder).resolve().name)
+        return value
+    return value
+
+
 def ship_weights(candidates, crops_folder, scale, test_split_file, destination, say=print):
     """Choose the best of `candidates` (consistent-pair models trained on `crops_folder` with the
     paper's test split held out) on validation PSNR, and save it to `destination` without its
@@ -154,6 +167,7 @@ def ship_weights(candidates, crops_folder, scale, test_split_file, destination, 
                         test_split_file)
     history = {**history, "model": destination.name, "provenance": record}
     history["data"] = {**history["data"], "crops": "brain-tumor-crops (extract_crops.py on figshare 1512427)"}
+    history = without_local_paths(history, crops_folder)
     save_model(model, destination, include_optimizer=False)
     save_json(history_path_for(destination), history)
     return record

@@ -59,6 +59,10 @@ class ConvolutionalUpscaler(Upscaler):
             import tensorflow as tf
 
             self._run = tf.function(lambda x: network(x, training=False), reduce_retracing=True)
+        elif keras.backend.backend() == "torch":  # inference without the autograd record
+            import torch
+
+            self._run = torch.no_grad()(lambda x: network(x, training=False))
         else:
             self._run = lambda x: network(x, training=False)
 
@@ -156,6 +160,8 @@ def load_upscaler(model_spec, scale=None, tile=192):
     model file trained here."""
     if model_spec == "bicubic":
         return BicubicUpscaler(scale or 2)
+    import keras
+
     from mrisr.models import GlobalAffine, MinMaxNormalise, grey_network
     from mrisr.pretrained import resolve_model
     from mrisr.storage import load_model
@@ -166,7 +172,7 @@ def load_upscaler(model_spec, scale=None, tile=192):
     name = getattr(model, "name", "model")
     network = grey_network(model)
     if network is not None:
-        probe = np.asarray(network(np.zeros((1, 8, 8, 1), np.float32)))
+        probe = keras.ops.convert_to_numpy(network(np.zeros((1, 8, 8, 1), np.float32)))
         model_scale = probe.shape[1] // 8
         tile_safe = not any(isinstance(layer, (GlobalAffine, MinMaxNormalise)) for layer in _all_layers(network))
         upscaler = ConvolutionalUpscaler(network, model_scale, name, tile, receptive_margin(network), tile_safe)
