@@ -15,11 +15,14 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[test,backends]"
 	touch $@
 
+# The whole suite on TensorFlow (the default backend), then the backend-sensitive tests on JAX and PyTorch.
 test: venv
 	$(PY) -m pytest -q tests
+	KERAS_BACKEND=jax $(PY) -m pytest -q -m backend tests
+	KERAS_BACKEND=torch $(PY) -m pytest -q -m backend tests
 
 demo: venv
 	@echo "== DEMO: the paper's pipeline on the built-in demo source (MNI152 template, not patient data) =="

@@ -8,6 +8,8 @@ from mrisr.models import paper_discriminator, paper_generator
 from mrisr.splits import make_split
 from mrisr.storage import load_json
 
+pytestmark = pytest.mark.backend  # also run on JAX and PyTorch by make test
+
 
 def layer_table(model):
     return [(type(layer).__name__, tuple(layer.output.shape[1:]), layer.count_params()) for layer in model.layers]

@@ -7,6 +7,8 @@ from keras import ops
 
 from mrisr.losses import loss_phases, mse_loss, ssim, ssim_and_mse_loss, ssim_loss
 
+pytestmark = pytest.mark.backend  # also run on JAX and PyTorch by make test
+
 numpy_of = ops.convert_to_numpy
 
 

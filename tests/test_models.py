@@ -24,6 +24,8 @@ import pytest  # noqa: E402
 from mrisr import models  # noqa: E402
 from mrisr.imaging import bone_rgba_to_grey, grey_to_bone_rgba, resize_cubic  # noqa: E402
 
+pytestmark = pytest.mark.backend  # also run on JAX and PyTorch by make test
+
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_cubic_upsample_layer_is_opencvs_cubic_resize(scale):

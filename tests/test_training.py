@@ -27,6 +27,7 @@ def test_learning_rate_schedule_is_the_old_keras_decay():
         assert float(optimizer.learning_rate) == pytest.approx(1e-5 / (1 + 1e-6 * step), rel=1e-6)
 
 
+@pytest.mark.backend
 def test_ssim_then_mse_switches_once_and_keeps_the_weights(tiny_crops, tmp_path, monkeypatch):
     crops, split = crops_and_split(tiny_crops)
     at_compile, at_phase_end = [], []
@@ -76,6 +77,7 @@ def test_history_records_settings_and_versions(tiny_crops, tmp_path):
     assert set(record["history"]) == {"epoch", "phase", "loss", "val_loss"}
 
 
+@pytest.mark.backend
 @pytest.mark.slow
 def test_interrupted_run_resumes_from_its_checkpoint(tiny_crops, tmp_path, monkeypatch, capsys):
     crops, split = crops_and_split(tiny_crops)
@@ -101,6 +103,7 @@ def test_resume_without_checkpoint_is_a_user_error(tiny_crops, tmp_path):
         train_cnn(crops, split, settings(), tmp_path, resume=True, verbose=0)
 
 
+@pytest.mark.backend
 @pytest.mark.parametrize("loss", ["L1", "PSNR"])
 def test_extra_losses_and_augmentation_train_a_fully_convolutional_network(tiny_crops, tmp_path, loss):
     crops, split = crops_and_split(tiny_crops)
@@ -112,6 +115,7 @@ def test_extra_losses_and_augmentation_train_a_fully_convolutional_network(tiny_
     assert run.model_path.name == f"CNN_espcn_{loss}_model.keras"
 
 
+@pytest.mark.backend
 def test_augmentation_moves_input_and_target_together():
     from mrisr.datasets import make_dataset
 
@@ -126,6 +130,7 @@ def test_augmentation_moves_input_and_target_together():
     assert not np.array_equal(targets, high)
 
 
+@pytest.mark.backend
 def test_time_limit_stops_training_and_drives_the_cosine_schedule(tiny_crops, tmp_path):
     crops, split = crops_and_split(tiny_crops)
     run = train_cnn(crops, split, settings(arch="espcn", epochs=1000, patience=1000, lr_schedule="cosine",
@@ -300,6 +305,7 @@ def test_the_history_records_the_crops_and_split(tiny_crops, tmp_path):
     assert data["train_digests"] == [digests[i] for i in split.train.tolist()]
 
 
+@pytest.mark.backend
 def test_ema_weights_are_the_moving_average_even_when_training_stops_early():
     import keras
 

@@ -21,6 +21,7 @@ def random_network(arch="edsr", scale=2, seed=0):
     return model
 
 
+@pytest.mark.backend
 @pytest.mark.parametrize("arch", ["espcn", "edsr"])
 def test_tiles_give_the_whole_image_result(arch):
     model = random_network(arch)
