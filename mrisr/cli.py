@@ -175,3 +175,13 @@ def same_file(first, second):
         return os.path.samefile(first, second)
     except OSError:
         return os.path.realpath(first) == os.path.realpath(second)
+
+
+def add_precision_option(parser, what="training"):
+    """--mixed-precision [auto|float16|bfloat16] (see mrisr.precision)."""
+    parser.add_argument("--mixed-precision", nargs="?", const="auto", default=None,
+                        choices=("auto", "float16", "bfloat16"), metavar="{auto,float16,bfloat16}",
+                        help=f"{what} with convolutions and matrix products in 16 bits, outputs, losses and "
+                        "metrics in float32 (default off = float32, the paper). auto: float16 on a GPU (with "
+                        "loss scaling), bfloat16 on a CPU that computes it natively, else float32, said in one "
+                        "line")

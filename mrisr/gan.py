@@ -10,6 +10,7 @@ from keras import ops
 
 from mrisr.cli import UserError
 from mrisr.datasets import prepare_training
+from mrisr.precision import policy_scope
 from mrisr.runs import StopOnNonFinite, TrainingRun, check_finite_epoch, guarded_run
 from mrisr.storage import save_model
 
@@ -36,6 +37,7 @@ class GANSettings:
     xla: bool = False  # XLA's CPU convolutions are slower here (benchmarks/gan_throughput.py)
     snapshot_every: int = 10
     validation_batch_size: int = 256
+    precision: str = "float32"  # or a Keras mixed policy: mixed_float16, mixed_bfloat16 (see precision.py)
 
     def weight(self):
         if self.content_loss == "none":
@@ -146,12 +148,14 @@ class PairedGAN(keras.Model):
             # train_on_batch on the concatenated batch (and faster than two passes).
             probabilities = self.discriminator(ops.concatenate([targets, generated], axis=0), training=True)
             d_loss = self.bce(d_labels, probabilities)
-        gradients = tape.gradient(d_loss, self.discriminator.trainable_variables)
+            scaled = self.d_optimizer.scale_loss(d_loss)
+        gradients = tape.gradient(scaled, self.discriminator.trainable_variables)
         self.d_optimizer.apply(gradients, self.discriminator.trainable_variables)
         with tf.GradientTape() as tape:
             generated = self.generator(inputs, training=True)
             g_loss = self.generator_loss(targets, generated, self.discriminator(generated, training=True))
-        gradients = tape.gradient(g_loss, self.generator.trainable_variables)
+            scaled = self.g_optimizer.scale_loss(g_loss)
+        gradients = tape.gradient(scaled, self.generator.trainable_variables)
         self.g_optimizer.apply(gradients, self.generator.trainable_variables)
         return self.report(d_loss, g_loss)
 
@@ -165,14 +169,14 @@ class PairedGAN(keras.Model):
         self.zero_grad()
         probabilities = self.discriminator(ops.concatenate([targets, generated], axis=0), training=True)
         d_loss = self.bce(d_labels, probabilities)
-        d_loss.backward()
+        self.d_optimizer.scale_loss(d_loss).backward()
         weights = self.discriminator.trainable_weights
         with torch.no_grad():
             self.d_optimizer.apply([weight.value.grad for weight in weights], weights)
         self.zero_grad()
         generated = self.generator(inputs, training=True)
         g_loss = self.generator_loss(targets, generated, self.discriminator(generated, training=True))
-        g_loss.backward()
+        self.g_optimizer.scale_loss(g_loss).backward()
         weights = self.generator.trainable_weights
         with torch.no_grad():
             self.g_optimizer.apply([weight.value.grad for weight in weights], weights)
@@ -245,12 +249,15 @@ def build_gan(settings, input_size=25, output_size=50, channels=4):
     """Generator, discriminator and the compiled PairedGAN for the settings."""
     from mrisr.models import build_generator, paper_discriminator
 
-    generator = build_generator(settings.generator, input_size, output_size, channels)
-    discriminator = paper_discriminator(output_size, channels, settings.disc_strides)
-    gan = PairedGAN(generator, discriminator, content_loss_function(settings.content_loss),
-                              settings.weight())
-    gan.compile(rmsprop(settings.discriminator_lr, settings.discriminator_decay),
-                rmsprop(settings.generator_lr, settings.generator_decay), jit_compile=settings.xla)
+    with policy_scope(settings.precision):
+        generator = build_generator(settings.generator, input_size, output_size, channels)
+        discriminator = paper_discriminator(output_size, channels, settings.disc_strides)
+        gan = PairedGAN(generator, discriminator, content_loss_function(settings.content_loss), settings.weight())
+    optimizers = [rmsprop(settings.discriminator_lr, settings.discriminator_decay),
+                  rmsprop(settings.generator_lr, settings.generator_decay)]
+    if settings.precision == "mixed_float16":  # float16 gradients underflow without a loss scale
+        optimizers = [keras.optimizers.LossScaleOptimizer(optimizer) for optimizer in optimizers]
+    gan.compile(*optimizers, jit_compile=settings.xla)
     return gan
 
 

@@ -3,6 +3,16 @@
 import keras
 from keras import layers, ops
 
+from mrisr.precision import is_mixed, output_dtype
+
+
+def sigmoid_output(layer_class, *arguments, **keywords):
+    """A layer ending in a sigmoid: one layer in float32, as the paper built it; under a mixed
+    precision policy the layer without its activation, then the sigmoid in float32."""
+    if not is_mixed():
+        return [layer_class(*arguments, activation="sigmoid", **keywords)]
+    return [layer_class(*arguments, **keywords), layers.Activation("sigmoid", dtype="float32")]
+
 
 def paper_cnn(input_size=25, output_size=50, channels=4):
     """The paper's CNN: four convolutions, a 10,000-unit sigmoid dense layer, reshaped to 50x50x4.
@@ -17,8 +27,8 @@ def paper_cnn(input_size=25, output_size=50, channels=4):
             layers.Conv2D(64, 5, padding="same", activation="relu"),
             layers.Conv2D(32, 3, padding="same", activation="relu"),
             layers.Flatten(),
-            layers.Dense(output_size * output_size * channels, activation="sigmoid"),
-            layers.Reshape((output_size, output_size, channels)),
+            *sigmoid_output(layers.Dense, output_size * output_size * channels),
+            layers.Reshape((output_size, output_size, channels), **output_dtype()),
         ],
         name="paper_cnn",
     )
@@ -38,7 +48,7 @@ def paper_generator(input_size=25, output_size=50, channels=4):
         + block(64, 3) + [layers.Dropout(0.4)]
         + block(32, 5) + [layers.UpSampling2D(2)]
         + block(16, 5) + block(8, 5)
-        + [layers.Conv2D(channels, 5, padding="same", activation="sigmoid")],
+        + sigmoid_output(layers.Conv2D, channels, 5, padding="same"),
         name="paper_generator",
     )
 
@@ -53,7 +63,7 @@ def paper_discriminator(size=50, channels=4, strides=(1, 1, 1, 1)):
         modules += [layers.Conv2D(filters, 5, strides=stride, padding="same"), layers.LeakyReLU(0.2),
                     layers.Dropout(0.4)]
     return keras.Sequential(
-        [keras.Input(shape=(size, size, channels))] + modules + [layers.Flatten(), layers.Dense(1, activation="sigmoid")],
+        [keras.Input(shape=(size, size, channels))] + modules + [layers.Flatten(), *sigmoid_output(layers.Dense, 1)],
         name="paper_discriminator",
     )
 
@@ -233,7 +243,7 @@ def espcn_network(scale=2, filters=64):
     x = layers.Conv2D(filters // 2, 3, padding="same", activation="relu")(x)
     x = layers.Conv2D(scale * scale, 3, padding="same")(x)
     residual = DepthToSpace(scale)(x)
-    output = layers.Add()([CubicUpsample(scale)(grey), residual])
+    output = layers.Add(**output_dtype())([CubicUpsample(scale, **output_dtype())(grey), residual])
     return keras.Model(grey, output, name="grey_network")
 
 
@@ -250,7 +260,7 @@ def edsr_network(scale=2, filters=64, blocks=8, global_affine=False, min_max=Fal
         x = layers.Add()([x, layers.Rescaling(0.1)(y)])
     body = layers.Add()([head, layers.Conv2D(filters, 3, padding="same")(x)])
     x = layers.Conv2D(scale * scale, 3, padding="same")(body)
-    output = layers.Add()([CubicUpsample(scale)(grey), DepthToSpace(scale)(x)])
+    output = layers.Add(**output_dtype())([CubicUpsample(scale, **output_dtype())(grey), DepthToSpace(scale)(x)])
     if global_affine:
         output = GlobalAffine()([output, body])
     if min_max:
@@ -265,7 +275,7 @@ def on_bone_crops(network, channels=4, name=None):
     if channels not in (3, 4):
         raise ValueError(f"the colour-map wrapper needs 1, 3 or 4 channels, not {channels}")
     crops = keras.Input(shape=(None, None, channels), name="crops")
-    rgba = GreyToBone()(network(BoneToGrey()(crops)))
+    rgba = GreyToBone(**output_dtype())(network(BoneToGrey()(crops)))
     output = rgba if channels == 4 else layers.Lambda(lambda x: x[..., :3])(rgba)
     return keras.Model(crops, output, name=name or network.name)
 

@@ -9,6 +9,7 @@ import keras
 from mrisr.cli import UserError
 from mrisr.datasets import batches_per_epoch, make_dataset, prepare_training
 from mrisr.losses import LOSS_FUNCTIONS, loss_phases
+from mrisr.precision import policy_scope
 from mrisr.runs import StopOnNonFinite, TimeLimit, TrainingRun, check_finite_epoch, guarded_run
 from mrisr.storage import load_json
 
@@ -36,6 +37,7 @@ class CNNSettings:
     time_limit_minutes: Optional[float] = None  # stop training (all phases) after this long
     pairs: str = "paper"  # "paper" (the crops as they are) or "consistent" (see crops.consistent_pairs)
     scale: Optional[int] = None  # the upscaling factor of consistent pairs
+    precision: str = "float32"  # or a Keras mixed policy: mixed_float16, mixed_bfloat16 (see precision.py)
 
 
 LR_SCHEDULES = ("inverse-time", "cosine", "constant")
@@ -282,8 +284,9 @@ def train_cnn(crop_set, split, settings, models_dir, resume=False, verbose=1, ex
                                                      settings.limit, settings.augment)
     validation_data = make_dataset(validation.inputs, validation.targets, settings.validation_batch_size)
     try:
-        model = build_cnn(settings.arch, crop_set.inputs.shape[1], crop_set.targets.shape[1],
-                          crop_set.inputs.shape[3])
+        with policy_scope(settings.precision):
+            model = build_cnn(settings.arch, crop_set.inputs.shape[1], crop_set.targets.shape[1],
+                              crop_set.inputs.shape[3])
     except ValueError as error:  # e.g. a fully convolutional network on 13x13 -> 50x50 crops
         raise UserError(str(error)) from None
     run = CNNRun(settings, models_dir, extra, data, crop_scale)

@@ -7,7 +7,8 @@
 import argparse
 import sys
 
-from mrisr.cli import UserError, add_pairs_options, add_split_options, check_numbers, script_main, split_options
+from mrisr.cli import (UserError, add_pairs_options, add_precision_option, add_split_options, check_numbers,
+                       script_main, split_options)
 from mrisr.losses import ALL_LOSS_SETUPS, LOSS_SETUPS
 
 ARCHITECTURES = ("paper", "espcn", "edsr", "edsr_global", "edsr_minmax")  # mrisr.models.CNN_ARCHITECTURES (kept light)
@@ -69,6 +70,7 @@ def build_parser():
     train.add_argument("--overwrite", action="store_true",
                        help="start afresh even though an interrupted run of the same model is checkpointed "
                        "(deletes that checkpoint; default: refuse and say so)")
+    add_precision_option(train)
     train.add_argument("--quiet", action="store_true", help="no per-batch progress bar")
 
     evaluate = commands.add_parser(
@@ -90,6 +92,7 @@ def build_parser():
 
 
 def command_train(args):
+    from mrisr.precision import choose_policy
     from mrisr.crops import read_crops
     from mrisr.splits import split_crop_set
     from mrisr.training import CNNSettings, train_cnn
@@ -117,6 +120,7 @@ def command_train(args):
         decay=args.decay, patience=args.patience, restore_best=args.restore_best, limit=args.limit,
         seed=args.seed, xla=not args.no_xla, augment=args.augment, ema=args.ema,
         time_limit_minutes=args.time_limit, pairs=args.pairs, scale=args.scale,
+        precision=choose_policy(args.mixed_precision),
     )
     extra = {"crops": str(args.crops), "split": split.method, "test_split": args.test_split,
              "splits_file": args.splits, "by_patient": args.by_patient}

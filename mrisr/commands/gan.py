@@ -7,7 +7,8 @@
 import argparse
 import sys
 
-from mrisr.cli import UserError, add_split_options, check_numbers, parse_int_list, script_main, split_options
+from mrisr.cli import (UserError, add_precision_option, add_split_options, check_numbers, parse_int_list, script_main,
+                       split_options)
 
 
 def build_parser():
@@ -54,6 +55,7 @@ def build_parser():
     train.add_argument("--overwrite", action="store_true",
                        help="start afresh even though an interrupted run is checkpointed in --models-dir (deletes "
                        "that checkpoint; default: refuse and say so)")
+    add_precision_option(train)
     train.add_argument("--quiet", action="store_true", help="no per-batch progress bar")
 
     evaluate = commands.add_parser(
@@ -66,6 +68,7 @@ def build_parser():
 
 
 def command_train(args):
+    from mrisr.precision import choose_policy
     from mrisr.crops import read_crops
     from mrisr.gan import GANSettings, train_gan
     from mrisr.splits import split_crop_set
@@ -88,6 +91,7 @@ def command_train(args):
         content_loss=args.content_loss, adversarial_weight=args.adversarial_weight,
         pretrain_epochs=args.pretrain_epochs, limit=args.limit, seed=args.seed, xla=args.xla,
         snapshot_every=args.snapshot_every,
+        precision=choose_policy(args.mixed_precision),
     )
     extra = {"crops": str(args.crops), "split": split.method, "test_split": args.test_split,
              "splits_file": args.splits, "by_patient": args.by_patient}

@@ -12,7 +12,7 @@ import math
 import sys
 import time
 
-from mrisr.cli import UserError, check_numbers, script_main
+from mrisr.cli import UserError, add_precision_option, check_numbers, script_main
 
 
 def build_parser():
@@ -61,6 +61,7 @@ def build_parser():
                               "MODEL")
     self_options.add_argument("--volume-index", type=int, default=None,
                               help="for a 4-D NIfTI: the volume to upscale (from 0)")
+    add_precision_option(parser, "upscaling (in-plane)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 
@@ -71,11 +72,12 @@ def main(argv=None):
     check_numbers(args, positive=("slice_thickness", "minutes"))
     upscale_command(args.model, args.input, args.output, axis=args.axis, scale=args.scale, tile=args.tile,
                     slice_thickness=args.slice_thickness, profile=args.profile, minutes=args.minutes,
-                    save_model=args.save_model, volume_index=args.volume_index, quiet=args.quiet)
+                    save_model=args.save_model, volume_index=args.volume_index, quiet=args.quiet,
+                    mixed_precision=args.mixed_precision)
 
 
 def upscale_command(model, input_path, output_path, axis=None, scale=None, tile=192, slice_thickness=None,
-                    profile="box", minutes=5.0, save_model=None, volume_index=None, quiet=False):
+                    profile="box", minutes=5.0, save_model=None, volume_index=None, quiet=False, mixed_precision=None):
     """Upscale a file in-plane with `model`, or across its slices (`model` 'self' or a network saved
     by it); checks everything it can before the work. UserError for bad input."""
     if scale is not None and scale < 2:
@@ -93,7 +95,10 @@ def upscale_command(model, input_path, output_path, axis=None, scale=None, tile=
     if save_model or slice_thickness or volume_index is not None:
         raise UserError("--save-model, --slice-thickness and --volume-index are for upscaling across slices "
                         "(MODEL 'self')")
-    return slice_by_slice(model, input_path, output_path, axis, scale, tile, quiet)
+    from mrisr.precision import choose_policy
+
+    precision = choose_policy(mixed_precision) if model != "bicubic" else "float32"
+    return slice_by_slice(model, input_path, output_path, axis, scale, tile, quiet, precision)
 
 
 def is_through_plane_model(model):
@@ -105,7 +110,7 @@ def is_through_plane_model(model):
         return b'"through_plane_x' in archive.read("config.json") if "config.json" in archive.namelist() else False
 
 
-def slice_by_slice(model, input_path, output_path, axis, scale, tile, quiet):
+def slice_by_slice(model, input_path, output_path, axis, scale, tile, quiet, precision="float32"):
     from mrisr.medical_io import check_output, read_image, write_image
     from mrisr.pretrained import describe_model
     from mrisr.upscaling import check_memory, intensity_range, load_upscaler, output_bytes, upscale_pixels
@@ -117,7 +122,7 @@ def slice_by_slice(model, input_path, output_path, axis, scale, tile, quiet):
     check_output(source, output_path)
     if scale is not None:
         check_memory(output_bytes(source.pixels, scale), f"upscaling {input_path} by {scale}")
-    upscaler = load_upscaler(model, scale, tile)
+    upscaler = load_upscaler(model, scale, tile, precision)
     check_memory(output_bytes(source.pixels, upscaler.scale), f"upscaling {input_path} by {upscaler.scale}")
     _, _, non_finite = intensity_range(source.pixels)
     started = time.perf_counter()
