@@ -228,8 +228,12 @@ def load_variables(path, objects):
 
 
 def keras_to_numpy(variable):
+    """A variable's value as a NumPy array, on every backend and under a distribution strategy."""
     import keras
+    import numpy as np
 
+    if keras.backend.backend() == "tensorflow":
+        return np.asarray(variable.value.numpy())  # a mirrored variable reads its (equal) copies' value
     return keras.ops.convert_to_numpy(variable.value)
 
 
