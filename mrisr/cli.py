@@ -185,3 +185,15 @@ def add_precision_option(parser, what="training"):
                         "metrics in float32 (default off = float32, the paper). auto: float16 on a GPU (with "
                         "loss scaling), bfloat16 on a CPU that computes it natively, else float32, said in one "
                         "line")
+
+
+def add_run_options(parser, interrupted="an interrupted run of the same model"):
+    """The options every training command shares: --resume, --overwrite, --mixed-precision, --quiet."""
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted run from its last checkpoint; every setting and the crops "
+                        "must be those of the interrupted run (a difference is named and refused)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help=f"start afresh even though {interrupted} is checkpointed (deletes that checkpoint; "
+                        "default: refuse and say so)")
+    add_precision_option(parser)
+    parser.add_argument("--quiet", action="store_true", help="no per-batch progress bar")

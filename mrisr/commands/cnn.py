@@ -7,7 +7,7 @@
 import argparse
 import sys
 
-from mrisr.cli import (UserError, add_pairs_options, add_precision_option, add_split_options, check_numbers,
+from mrisr.cli import (UserError, add_pairs_options, add_run_options, add_split_options, check_numbers,
                        script_main, split_options)
 from mrisr.losses import ALL_LOSS_SETUPS, LOSS_SETUPS
 
@@ -64,14 +64,7 @@ def build_parser():
     train.add_argument("--no-xla", action="store_true",
                        help="do not compile the training step with XLA (default: XLA on; it changes "
                        "speed, not the arithmetic's meaning)")
-    train.add_argument("--resume", action="store_true",
-                       help="continue an interrupted run from its last checkpoint; every setting and the crops "
-                       "must be those of the interrupted run (a difference is named and refused)")
-    train.add_argument("--overwrite", action="store_true",
-                       help="start afresh even though an interrupted run of the same model is checkpointed "
-                       "(deletes that checkpoint; default: refuse and say so)")
-    add_precision_option(train)
-    train.add_argument("--quiet", action="store_true", help="no per-batch progress bar")
+    add_run_options(train)
 
     evaluate = commands.add_parser(
         "evaluate", help="predict the test set, write the predictions and metrics.csv, print model vs bicubic",

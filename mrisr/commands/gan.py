@@ -7,7 +7,7 @@
 import argparse
 import sys
 
-from mrisr.cli import (UserError, add_precision_option, add_split_options, check_numbers, parse_int_list, script_main,
+from mrisr.cli import (UserError, add_run_options, add_split_options, check_numbers, parse_int_list, script_main,
                        split_options)
 
 
@@ -49,14 +49,7 @@ def build_parser():
     train.add_argument("--xla", action="store_true",
                        help="compile the training step with XLA (default off: on this CPU XLA's convolutions "
                        "made the step slower; try it on a GPU)")
-    train.add_argument("--resume", action="store_true",
-                       help="continue an interrupted run from its checkpoint; every setting and the crops must be "
-                       "those of the interrupted run (a difference is named and refused)")
-    train.add_argument("--overwrite", action="store_true",
-                       help="start afresh even though an interrupted run is checkpointed in --models-dir (deletes "
-                       "that checkpoint; default: refuse and say so)")
-    add_precision_option(train)
-    train.add_argument("--quiet", action="store_true", help="no per-batch progress bar")
+    add_run_options(train, "an interrupted run in --models-dir")
 
     evaluate = commands.add_parser(
         "evaluate", help="predict the test set with the generator; metrics.csv and a summary against bicubic")
