@@ -156,6 +156,12 @@ def split_options(args):
                         test_split_model=args.test_split_model, splits_file=getattr(args, "splits", None))
 
 
+def split_options_record(args, split):
+    """What a training run records of the crops and split options it was given (its history's extras)."""
+    return {"crops": str(args.crops), "split": split.method, "test_split": args.test_split,
+            "splits_file": args.splits, "by_patient": args.by_patient}
+
+
 def add_pairs_options(parser, evaluating=False):
     """--pairs and --scale, shared by training and evaluation."""
     recorded = " (default: what the model was trained on, from its history file; else paper)" if evaluating \

@@ -8,7 +8,7 @@ import argparse
 import sys
 
 from mrisr.cli import (UserError, add_pairs_options, add_run_options, add_split_options, check_numbers,
-                       script_main, split_options)
+                       script_main, split_options, split_options_record)
 from mrisr.losses import ALL_LOSS_SETUPS, LOSS_SETUPS
 
 ARCHITECTURES = ("paper", "espcn", "edsr", "edsr_global", "edsr_minmax")  # mrisr.models.CNN_ARCHITECTURES (kept light)
@@ -115,8 +115,7 @@ def command_train(args):
         time_limit_minutes=args.time_limit, pairs=args.pairs, scale=args.scale,
         precision=choose_policy(args.mixed_precision),
     )
-    extra = {"crops": str(args.crops), "split": split.method, "test_split": args.test_split,
-             "splits_file": args.splits, "by_patient": args.by_patient}
+    extra = split_options_record(args, split)
     run = train_cnn(crops, split, settings, args.models_dir, resume=args.resume,
                     verbose=2 if args.quiet else 1, extra=extra, overwrite=args.overwrite)
     print(f"Saved {run.model_path} and {run.history_path} after {len(run.history['epoch'])} epoch(s) "

@@ -8,7 +8,7 @@ import argparse
 import sys
 
 from mrisr.cli import (UserError, add_run_options, add_split_options, check_numbers, parse_int_list, script_main,
-                       split_options)
+                       split_options, split_options_record)
 
 
 def build_parser():
@@ -86,8 +86,7 @@ def command_train(args):
         snapshot_every=args.snapshot_every,
         precision=choose_policy(args.mixed_precision),
     )
-    extra = {"crops": str(args.crops), "split": split.method, "test_split": args.test_split,
-             "splits_file": args.splits, "by_patient": args.by_patient}
+    extra = split_options_record(args, split)
     try:
         run = train_gan(crops, split, settings, args.models_dir, args.score_plot_dir, resume=args.resume,
                         verbose=2 if args.quiet else 1, extra=extra, overwrite=args.overwrite)
