@@ -194,7 +194,8 @@ def add_precision_option(parser, what="training"):
 
 
 def add_run_options(parser, interrupted="an interrupted run of the same model"):
-    """The options every training command shares: --resume, --overwrite, --mixed-precision, --quiet."""
+    """The options every training command shares: --resume, --overwrite, --mixed-precision, --devices,
+    --quiet."""
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted run from its last checkpoint; every setting and the crops "
                         "must be those of the interrupted run (a difference is named and refused)")
@@ -202,4 +203,11 @@ def add_run_options(parser, interrupted="an interrupted run of the same model"):
                         help=f"start afresh even though {interrupted} is checkpointed (deletes that checkpoint; "
                         "default: refuse and say so)")
     add_precision_option(parser)
+    parser.add_argument("--devices", type=int, default=None, metavar="N",
+                        help="train data-parallel on N devices of this machine: the global --batch-size (a "
+                        "multiple of N) split evenly over them, the same result as one device (TensorFlow: "
+                        "MirroredStrategy over N GPUs; JAX: Keras's DataParallel; PyTorch: not available; "
+                        "without a GPU, N logical CPU devices, no faster). The last, smaller batch of an epoch "
+                        "is cut to a multiple of N. Several machines: KERAS_BACKEND=jax and Keras's "
+                        "KERAS_DISTRIBUTION_* variables on each (docs/gpu.md). Default: one device")
     parser.add_argument("--quiet", action="store_true", help="no per-batch progress bar")

@@ -91,15 +91,21 @@ class PairedGAN(keras.Model):
         super().__init__()
         self.generator, self.discriminator = generator, discriminator
         self.content_loss, self.adversarial_weight = content_loss, adversarial_weight
-        self.bce = keras.losses.BinaryCrossentropy()
+        self.replicas = 1  # the devices sharing a step: set by compile under a TensorFlow strategy
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
 
     def compile(self, d_optimizer, g_optimizer, jit_compile=True):
+        from mrisr.distribution import replicas_in_sync, synchronize_batch_norm
+
         super().compile(jit_compile=jit_compile)
         self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
+        self.replicas = replicas_in_sync()
+        synchronize_batch_norm(self.generator)
+        # Built now, not at the first step: under a TensorFlow strategy, variables cannot be made
+        # inside the step (and JAX's trainer carries them through it).
+        self.build_optimizers()
         if keras.backend.backend() == "jax":
-            self.build_optimizers()
             self.optimizer = OptimizerPair(d_optimizer, g_optimizer)
 
     @property
@@ -116,6 +122,10 @@ class PairedGAN(keras.Model):
     def labels(self, batch):
         """Real targets 1, generated images 0 (the discriminator's batch), and 1 for the generator."""
         return (ops.concatenate([ops.ones((batch, 1)), ops.zeros((batch, 1))], axis=0), ops.ones((batch, 1)))
+
+    def bce(self, labels, probabilities):
+        """Binary cross-entropy, the mean over the batch (this device's share of it under a strategy)."""
+        return ops.mean(keras.losses.binary_crossentropy(labels, probabilities))
 
     def generator_loss(self, targets, generated, probabilities):
         adversarial = self.bce(ops.ones((ops.shape(generated)[0], 1)), probabilities)
@@ -148,13 +158,15 @@ class PairedGAN(keras.Model):
             # train_on_batch on the concatenated batch (and faster than two passes).
             probabilities = self.discriminator(ops.concatenate([targets, generated], axis=0), training=True)
             d_loss = self.bce(d_labels, probabilities)
-            scaled = self.d_optimizer.scale_loss(d_loss)
+            # Each device's mean over its share, divided by their number: the strategy's sum of the
+            # gradients is then the gradient of the mean over the global batch.
+            scaled = self.d_optimizer.scale_loss(d_loss / self.replicas)
         gradients = tape.gradient(scaled, self.discriminator.trainable_variables)
         self.d_optimizer.apply(gradients, self.discriminator.trainable_variables)
         with tf.GradientTape() as tape:
             generated = self.generator(inputs, training=True)
             g_loss = self.generator_loss(targets, generated, self.discriminator(generated, training=True))
-            scaled = self.g_optimizer.scale_loss(g_loss)
+            scaled = self.g_optimizer.scale_loss(g_loss / self.replicas)
         gradients = tape.gradient(scaled, self.generator.trainable_variables)
         self.g_optimizer.apply(gradients, self.generator.trainable_variables)
         return self.report(d_loss, g_loss)
@@ -245,19 +257,20 @@ class PairedGAN(keras.Model):
         }
 
 
-def build_gan(settings, input_size=25, output_size=50, channels=4):
-    """Generator, discriminator and the compiled PairedGAN for the settings."""
+def build_gan(settings, input_size=25, output_size=50, channels=4, devices=None):
+    """Generator, discriminator and the compiled PairedGAN for the settings (on distribution.Devices)."""
+    from mrisr.distribution import Devices
     from mrisr.models import build_generator, paper_discriminator
 
-    with policy_scope(settings.precision):
+    with policy_scope(settings.precision), (devices or Devices()).scope():
         generator = build_generator(settings.generator, input_size, output_size, channels)
         discriminator = paper_discriminator(output_size, channels, settings.disc_strides)
         gan = PairedGAN(generator, discriminator, content_loss_function(settings.content_loss), settings.weight())
-    optimizers = [rmsprop(settings.discriminator_lr, settings.discriminator_decay),
-                  rmsprop(settings.generator_lr, settings.generator_decay)]
-    if settings.precision == "mixed_float16":  # float16 gradients underflow without a loss scale
-        optimizers = [keras.optimizers.LossScaleOptimizer(optimizer) for optimizer in optimizers]
-    gan.compile(*optimizers, jit_compile=settings.xla)
+        optimizers = [rmsprop(settings.discriminator_lr, settings.discriminator_decay),
+                      rmsprop(settings.generator_lr, settings.generator_decay)]
+        if settings.precision == "mixed_float16":  # float16 gradients underflow without a loss scale
+            optimizers = [keras.optimizers.LossScaleOptimizer(optimizer) for optimizer in optimizers]
+        gan.compile(*optimizers, jit_compile=settings.xla)
     return gan
 
 
@@ -278,7 +291,7 @@ def score_epoch(gan, validation, batch_size=256):
 class GANRun(TrainingRun):
     """One GAN training run: files, history, per-epoch scores, checkpoints, figures."""
 
-    def __init__(self, settings, models_dir, score_plot_dir="GAN_Score_plot", extra=None, data=None):
+    def __init__(self, settings, models_dir, score_plot_dir="GAN_Score_plot", extra=None, data=None, writes=True):
         self.models_dir = Path(models_dir)
         self.generator_path = self.models_dir / "generator.keras"
         self.discriminator_path = self.models_dir / "discriminator.keras"
@@ -289,7 +302,7 @@ class GANRun(TrainingRun):
                          [self.generator_path, self.discriminator_path, history_path],
                          self.models_dir / "checkpoint", history_path,
                          ("epoch", "phase", "d_loss", "g_loss", "score_generator", "score_discriminator", "val_psnr",
-                          "val_ssim"))
+                          "val_ssim"), writes)
 
     def objects(self, gan):
         return {"generator": gan.generator, "discriminator": gan.discriminator,
@@ -309,6 +322,8 @@ class GANRun(TrainingRun):
         print(f"  epoch {epoch}: scoreGenerator {scores['score_generator']:.3f}, scoreDiscriminator "
               f"{scores['score_discriminator']:.3f}, validation PSNR {scores['val_psnr']:.2f} dB, "
               f"SSIM {scores['val_ssim']:.3f}", flush=True)
+        if not self.writes:
+            return
         self.save_models(gan)
         plot_gan_scores(self.history, self.score_plot_dir / "GAN_score_plot.png")
         every = self.settings.snapshot_every
@@ -357,21 +372,36 @@ class GANEpochEnd(keras.callbacks.Callback):
 
 
 def train_gan(crop_set, split, settings, models_dir, score_plot_dir="GAN_Score_plot", resume=False, verbose=1,
-              extra=None, overwrite=False):
-    """Train the GAN on a split CropSet; returns the finished GANRun."""
+              extra=None, overwrite=False, devices=None):
+    """Train the GAN on a split CropSet, on `devices` (distribution.Devices; default one); returns the
+    finished GANRun."""
+    from mrisr.distribution import Devices, without_xla
     from mrisr.provenance import data_record
+
+    devices = devices or Devices()
+    settings = without_xla(settings, devices)
 
     if settings.pretrain_epochs and settings.content_loss == "none":
         raise UserError("--pretrain-epochs needs a --content-loss")
+    if devices.processes > 1:
+        raise UserError("GAN.py trains on one machine (its scoring predicts outside the training step); CNN.py "
+                        "trains on several")
     train, validation, train_data = prepare_training(crop_set, split, settings.batch_size, settings.seed,
-                                                     settings.limit)
-    gan = build_gan(settings, crop_set.inputs.shape[1], crop_set.targets.shape[1], crop_set.inputs.shape[3])
-    run = GANRun(settings, models_dir, score_plot_dir, extra, data_record(crop_set, split, "paper", None))
+                                                     settings.limit, **devices.batch_options())
+    gan = build_gan(settings, crop_set.inputs.shape[1], crop_set.targets.shape[1], crop_set.inputs.shape[3], devices)
+    if devices.replicas > 1 and keras.backend.backend() == "jax" and any(
+            isinstance(layer, keras.layers.BatchNormalization) for layer in gan.generator._flatten_layers()):
+        raise UserError(f"--devices on JAX: the {settings.generator} generator's batch normalisation stalls XLA's "
+                        "collectives in the GAN step (measured on CPU devices); use KERAS_BACKEND=tensorflow, "
+                        "or one device")
+    run = GANRun(settings, models_dir, score_plot_dir, extra, data_record(crop_set, split, "paper", None),
+                 writes=devices.chief)
     print(f"Training the GAN (generator {gan.generator.count_params():,} and discriminator "
           f"{gan.discriminator.count_params():,} parameters, discriminator strides "
           f"{','.join(map(str, settings.disc_strides))}, content loss {settings.content_loss}) on {len(train)} "
-          f"pairs, scoring on {len(validation)} validation pairs; {settings.epochs} epochs")
-    with guarded_run(run, resume, overwrite):
+          f"pairs, scoring on {len(validation)} validation pairs; {settings.epochs} epochs"
+          + ("" if devices.replicas == 1 else f"; on {devices.description}"))
+    with guarded_run(run, resume, overwrite), devices.scope():
         run.train(gan, train_data, validation, resume=resume, verbose=verbose)
     return run
 

@@ -105,9 +105,11 @@ class TimeLimit(keras.callbacks.Callback):
 
 class TrainingRun:
     """One training run's files and state: a lock on its outputs, checkpoints to resume from, the
-    history, the training time, and the record written beside the finished models."""
+    history, the training time, and the record written beside the finished models. With `writes`
+    false (a worker other than the chief of a multi-worker run) it trains alongside and writes nothing."""
 
-    def __init__(self, settings, data, extra, lock_path, outputs, checkpoint_dir, history_path, history_keys):
+    def __init__(self, settings, data, extra, lock_path, outputs, checkpoint_dir, history_path, history_keys,
+                 writes=True):
         self.settings = settings
         self.data = data  # provenance.data_record of the crops and split
         self.extra = extra or {}
@@ -117,6 +119,7 @@ class TrainingRun:
         self.history = {key: [] for key in history_keys}
         self.seconds = 0.0
         self._started = time.perf_counter()
+        self.writes = writes
 
     def start_clock(self):
         self._started = time.perf_counter()
@@ -127,6 +130,8 @@ class TrainingRun:
 
     def write_checkpoint(self, objects, state=None):
         """Save `objects` (models, optimizers) and the run's state (see storage.CheckpointKeeper)."""
+        if not self.writes:
+            return
         self.checkpoints.write(objects, {
             **(state or {}), "history": self.history,
             "seconds": self.seconds + (time.perf_counter() - self._started),
@@ -148,6 +153,8 @@ class TrainingRun:
     def finish(self, models, record):
         """Save the finished models (path -> model, without optimizer) and the history record; remove
         the checkpoint."""
+        if not self.writes:
+            return
         for path, model in models.items():
             save_model(model, path, include_optimizer=False)
         save_json(self.history_path, {
@@ -159,7 +166,13 @@ class TrainingRun:
 
 def start_run(run, resume, overwrite):
     """Before training: take the run's lock (see storage.RunLock), clean what a killed run left, and
-    refuse to start afresh over an interrupted run's checkpoint unless `overwrite`."""
+    refuse to start afresh over an interrupted run's checkpoint unless `overwrite`. A run that does not
+    write (a multi-worker run's other workers) makes the same refusals and takes no lock."""
+    if not run.writes:
+        if not resume and run.checkpoints.exists() and not overwrite:
+            raise UserError(f"an interrupted run is kept in {run.checkpoints.folder}: continue it with --resume, "
+                            "or start again with --overwrite")
+        return
     run.lock.acquire()
     try:
         run.checkpoints.remove_partial()
@@ -181,6 +194,9 @@ def guarded_run(run, resume, overwrite):
     """A run's guard: start_run, the last checkpoint kept (and a partial one removed) on an interrupt,
     and the lock released however the run ends."""
     start_run(run, resume, overwrite)
+    if not run.writes:
+        yield run
+        return
     try:
         with run.checkpoints.kept_on_interrupt():
             yield run

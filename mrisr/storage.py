@@ -135,20 +135,61 @@ def weights_finite(model):
     """Whether every weight of a Keras model is a finite number."""
     import numpy as np
 
-    return all(np.isfinite(np.asarray(weight)).all() for weight in model.get_weights())
+    return all(np.isfinite(keras_to_numpy(variable)).all() for variable in model.weights)
 
 
 def save_model(model, path, include_optimizer=True):
     """Save a Keras model atomically; without the optimizer the file is a third of the size.
-    A model with a non-finite weight is never saved (RunFailed)."""
-    if not weights_finite(model):
+    A model with a non-finite weight is never saved (RunFailed). Under a JAX distribution the file is
+    written from a plain copy (on several machines only the first process writes, and a distributed
+    model's weights cannot be made or read by one process alone)."""
+    import keras
+    import numpy as np
+
+    values = [keras_to_numpy(variable) for variable in model.weights]
+    if not all(np.isfinite(value).all() for value in values):
         raise RunFailed(f"refusing to save {path}: the model has non-finite weights (training diverged; "
                         "try a lower --lr)")
-    if not include_optimizer and getattr(model, "optimizer", None) is not None:
-        bare = type(model).from_config(model.get_config())  # same layers, never compiled
-        bare.set_weights(model.get_weights())
-        model = bare
-    atomic_write(path, lambda temporary: model.save(temporary))
+    distributed = keras.backend.backend() == "jax" and keras.distribution.distribution() is not None
+    with unsynchronized_batch_norm(model), without_distribution():
+        if distributed or (not include_optimizer and getattr(model, "optimizer", None) is not None):
+            bare = type(model).from_config(model.get_config())  # same layers, never compiled
+            bare.set_weights(values)
+            model = bare
+        atomic_write(path, lambda temporary: model.save(temporary))
+
+
+@contextlib.contextmanager
+def without_distribution():
+    """No Keras distribution (JAX) for what is made inside: a process's own copy of a model."""
+    import keras
+
+    if keras.backend.backend() != "jax" or keras.distribution.distribution() is None:
+        yield
+        return
+    previous = keras.distribution.distribution()
+    keras.distribution.set_distribution(None)
+    try:
+        yield
+    finally:
+        keras.distribution.set_distribution(previous)
+
+
+@contextlib.contextmanager
+def unsynchronized_batch_norm(model):
+    """Batch normalisations synchronised across devices for training (distribution.synchronize_batch_norm)
+    saved as plain ones, which load on every Keras backend (only TensorFlow knows the synchronised kind)."""
+    import keras
+
+    synchronized = [layer for layer in model._flatten_layers()
+                    if isinstance(layer, keras.layers.BatchNormalization) and layer.synchronized]
+    for layer in synchronized:
+        layer.synchronized = False
+    try:
+        yield
+    finally:
+        for layer in synchronized:
+            layer.synchronized = True
 
 
 def load_model(path, compile=False):
@@ -234,7 +275,10 @@ def keras_to_numpy(variable):
 
     if keras.backend.backend() == "tensorflow":
         return np.asarray(variable.value.numpy())  # a mirrored variable reads its (equal) copies' value
-    return keras.ops.convert_to_numpy(variable.value)
+    value = variable.value
+    if keras.backend.backend() == "jax" and not value.is_fully_addressable:
+        value = value.addressable_data(0)  # replicated over several processes: this process's copy
+    return keras.ops.convert_to_numpy(value)
 
 
 class CheckpointKeeper:

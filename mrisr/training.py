@@ -7,7 +7,7 @@ from typing import Optional
 import keras
 
 from mrisr.cli import UserError
-from mrisr.datasets import batches_per_epoch, make_dataset, prepare_training
+from mrisr.datasets import make_dataset, prepare_training
 from mrisr.losses import LOSS_FUNCTIONS, loss_phases
 from mrisr.precision import policy_scope
 from mrisr.runs import StopOnNonFinite, TimeLimit, TrainingRun, check_finite_epoch, guarded_run
@@ -143,14 +143,14 @@ class CNNRun(TrainingRun):
     """One training run of a CNN: its files, its loss phases (each until early stopping), its
     checkpoints each epoch, the time limit and the EMA."""
 
-    def __init__(self, settings, models_dir, extra=None, data=None, crop_scale=2):
+    def __init__(self, settings, models_dir, extra=None, data=None, crop_scale=2, writes=True):
         self.models_dir = Path(models_dir)
         stem = model_stem(settings, crop_scale)
         self.model_path = self.models_dir / f"{stem}.keras"
         self.checkpoint_dir = self.models_dir / f"{stem}_checkpoint"
         super().__init__(settings, data, extra, self.models_dir / f"{stem}.lock",
                          [self.model_path, self.models_dir / f"{stem}_history.json"], self.checkpoint_dir,
-                         self.models_dir / f"{stem}_history.json", ("epoch", "phase", "loss", "val_loss"))
+                         self.models_dir / f"{stem}_history.json", ("epoch", "phase", "loss", "val_loss"), writes)
         self.phases = loss_phases(settings.loss_setup)
         self.phase_records = []
         self.model = None
@@ -190,7 +190,7 @@ class CNNRun(TrainingRun):
         """Fit phase by phase, each until early stopping or the epoch limit; save model and history."""
         self.model = model
         self.start_clock()
-        self.steps_per_epoch = batches_per_epoch(train_data)
+        self.steps_per_epoch = len(train_data)
         limit = self.settings.time_limit_minutes
         cosine_from = self.settings.learning_rate if self.settings.lr_schedule == "cosine" else None
         self.time_limit = None if limit is None else TimeLimit(limit, cosine_from)
@@ -271,31 +271,42 @@ def read_cnn_history(path):
     return record
 
 
-def train_cnn(crop_set, split, settings, models_dir, resume=False, verbose=1, extra=None, overwrite=False):
-    """Train a CNN on a split CropSet as the settings say; returns the finished CNNRun."""
+def train_cnn(crop_set, split, settings, models_dir, resume=False, verbose=1, extra=None, overwrite=False,
+              devices=None):
+    """Train a CNN on a split CropSet as the settings say, on `devices` (distribution.Devices; default
+    one); returns the finished CNNRun."""
     from mrisr.crops import make_pairs
+    from mrisr.distribution import Devices, without_xla
     from mrisr.models import build_cnn
     from mrisr.provenance import data_record
+
+    devices = devices or Devices()
+    settings = without_xla(settings, devices)
+    if devices.processes > 1 and settings.time_limit_minutes is not None:
+        raise UserError("--time-limit with several machines: each would stop by its own clock, at different "
+                        "batches; limit the run with --epochs")
 
     crop_scale = max(1, crop_set.targets.shape[1] // crop_set.inputs.shape[1])
     data = data_record(crop_set, split, settings.pairs, settings.scale)
     crop_set = make_pairs(crop_set, settings.pairs, settings.scale)
     train, validation, train_data = prepare_training(crop_set, split, settings.batch_size, settings.seed,
-                                                     settings.limit, settings.augment)
-    validation_data = make_dataset(validation.inputs, validation.targets, settings.validation_batch_size)
+                                                     settings.limit, settings.augment, **devices.batch_options())
+    validation_data = make_dataset(validation.inputs, validation.targets, settings.validation_batch_size,
+                                   **devices.batch_options())
     try:
-        with policy_scope(settings.precision):
+        with policy_scope(settings.precision), devices.scope():
             model = build_cnn(settings.arch, crop_set.inputs.shape[1], crop_set.targets.shape[1],
                               crop_set.inputs.shape[3])
     except ValueError as error:  # e.g. a fully convolutional network on 13x13 -> 50x50 crops
         raise UserError(str(error)) from None
-    run = CNNRun(settings, models_dir, extra, data, crop_scale)
+    run = CNNRun(settings, models_dir, extra, data, crop_scale, writes=devices.chief)
     low, high = crop_set.inputs.shape[1], crop_set.targets.shape[1]
     print(f"Training {settings.arch} CNN ({model.count_params():,} parameters), loss {settings.loss_setup}, "
           f"on {len(train)} {settings.pairs} pairs ({low}x{low} -> {high}x{high}), validating on {len(validation)}; "
           f"up to {settings.epochs} epochs per phase"
-          + ("" if settings.time_limit_minutes is None else f" and {settings.time_limit_minutes:g} minutes"))
-    with guarded_run(run, resume, overwrite):
+          + ("" if settings.time_limit_minutes is None else f" and {settings.time_limit_minutes:g} minutes")
+          + ("" if devices.replicas == 1 else f"; on {devices.description}"))
+    with guarded_run(run, resume, overwrite), devices.scope():
         run.train(model, train_data, validation_data, resume=resume, verbose=verbose)
     return run
 

@@ -85,18 +85,22 @@ def build_parser():
 
 
 def command_train(args):
+    from mrisr.distribution import check_batch, setup_devices
     from mrisr.precision import choose_policy
     from mrisr.crops import read_crops
     from mrisr.splits import split_crop_set
     from mrisr.training import CNNSettings, train_cnn
 
-    check_numbers(args, positive=("epochs", "batch_size", "patience", "limit", "time_limit", "lr"),
+    check_numbers(args, positive=("epochs", "batch_size", "patience", "limit", "time_limit", "lr", "devices"),
                   non_negative=("decay",))
     if args.scale is not None and args.scale < 2:
         raise UserError(f"--scale must be at least 2, got {args.scale}")
     if args.lr is not None and args.lr > 1:
         raise UserError(f"--lr must be at most 1 (Adam's step size: larger ones only saturate or diverge the "
                         f"network; the paper uses 1e-5), got {args.lr:g}")
+    check_batch(args.batch_size, args.devices or 1)
+    devices = setup_devices(args.devices)  # before anything runs on the backend
+    devices.check_batch(args.batch_size)  # every machine's devices
     options = split_options(args)
     crops = read_crops(args.crops)
     split = split_crop_set(crops, options)
@@ -117,9 +121,10 @@ def command_train(args):
     )
     extra = split_options_record(args, split)
     run = train_cnn(crops, split, settings, args.models_dir, resume=args.resume,
-                    verbose=2 if args.quiet else 1, extra=extra, overwrite=args.overwrite)
-    print(f"Saved {run.model_path} and {run.history_path} after {len(run.history['epoch'])} epoch(s) "
-          f"in {run.seconds:.0f} s")
+                    verbose=2 if args.quiet else 1, extra=extra, overwrite=args.overwrite,
+                    devices=devices)
+    print(("Saved" if run.writes else f"Process {devices.process}: trained alongside process 0, which saved")
+          + f" {run.model_path} and {run.history_path} after {len(run.history['epoch'])} epoch(s) in {run.seconds:.0f} s")
 
 
 def command_evaluate(args):

@@ -61,6 +61,7 @@ def build_parser():
 
 
 def command_train(args):
+    from mrisr.distribution import check_batch, setup_devices
     from mrisr.precision import choose_policy
     from mrisr.crops import read_crops
     from mrisr.gan import GANSettings, train_gan
@@ -68,12 +69,15 @@ def command_train(args):
 
     if args.epochs <= 0:
         raise UserError("EPOCHS must be positive")
-    check_numbers(args, positive=("batch_size", "limit"), non_negative=("adversarial_weight",))
+    check_numbers(args, positive=("batch_size", "limit", "devices"), non_negative=("adversarial_weight",))
     if args.pretrain_epochs < 0 or args.snapshot_every < 0:
         raise UserError("--pretrain-epochs and --snapshot-every must not be negative")
     strides = tuple(parse_int_list(args.disc_strides, "--disc-strides", count=4))
     if args.content_loss == "none" and args.adversarial_weight is not None:
         raise UserError("--adversarial-weight needs a --content-loss")
+    check_batch(args.batch_size, args.devices or 1)
+    devices = setup_devices(args.devices)  # before anything runs on the backend
+    devices.check_batch(args.batch_size)  # every machine's devices
     options = split_options(args)
     crops = read_crops(args.crops)
     split = split_crop_set(crops, options)
@@ -89,7 +93,8 @@ def command_train(args):
     extra = split_options_record(args, split)
     try:
         run = train_gan(crops, split, settings, args.models_dir, args.score_plot_dir, resume=args.resume,
-                        verbose=2 if args.quiet else 1, extra=extra, overwrite=args.overwrite)
+                        verbose=2 if args.quiet else 1, extra=extra, overwrite=args.overwrite,
+                        devices=devices)
     except ValueError as error:  # an unknown generator name
         raise UserError(str(error)) from None
     print(f"Saved {run.generator_path}, {run.discriminator_path} and {run.history_path}; "
