@@ -140,6 +140,52 @@ def test_gan_script_on_two_devices_saves_plain_models(tmp_path):
     assert (tmp_path / "plots" / "GAN_score_plot.png").is_file()
 
 
+RESUME = textwrap.dedent("""
+    import json, sys
+    from mrisr.distribution import Devices, setup_devices
+    two_devices = setup_devices(2)
+    import numpy as np
+    from mrisr.crops import read_crops
+    from mrisr.splits import make_split
+    from mrisr.storage import keras_to_numpy
+    from mrisr.training import CNNRun, CNNSettings, train_cnn
+
+    crops = read_crops(sys.argv[1])
+    split = make_split(crops.indices, crops.labels)
+    settings = CNNSettings(loss_setup="SSIM_then_MSE", arch="espcn", epochs=2, batch_size=8, learning_rate=1e-3,
+                           limit=24, xla=False, lr_schedule="cosine")
+    original = CNNRun.save_checkpoint
+
+    def interrupt_after_three(self, *arguments, **options):
+        original(self, *arguments, **options)
+        if len(self.history["epoch"]) == 3:  # in the second phase
+            raise KeyboardInterrupt
+
+    weights = {}
+    for name, devices in (("one", Devices()), ("two", two_devices)):
+        folder = f"{sys.argv[2]}/{name}"
+        CNNRun.save_checkpoint = interrupt_after_three
+        try:
+            train_cnn(crops, split, settings, folder, verbose=0, devices=devices)
+        except KeyboardInterrupt:
+            pass
+        CNNRun.save_checkpoint = original
+        run = train_cnn(crops, split, settings, folder, resume=True, verbose=0, devices=devices)
+        weights[name] = [keras_to_numpy(variable) for variable in run.model.weights]
+        assert run.history["phase"] == ["SSIM", "SSIM", "MSE", "MSE"], run.history
+    print(json.dumps(max(float(np.abs(a - b).max()) for a, b in zip(weights["one"], weights["two"]))))
+""")
+
+
+@pytest.mark.slow
+def test_resume_on_two_devices_as_on_one(tmp_path):
+    """A run on two devices interrupted in its second loss phase resumes from its checkpoint (weights
+    and optimizer variables restored into the mirrored variables) and ends as one device's does."""
+    crops = make_crop_folder(tmp_path / "crops", count=40)
+    difference = json.loads(run(["-c", RESUME, str(crops), str(tmp_path)]).strip().splitlines()[-1])
+    assert difference < 1e-4
+
+
 def free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
