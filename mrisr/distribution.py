@@ -168,8 +168,8 @@ def jax_devices(count, processes, say):
             say(cpu_devices_line(count))
     elif len(local) < count:
         raise UserError(f"--devices {count}: only {len(local)} {local[0].platform.upper()}(s) visible")
-    chosen = [device for device in jax.devices()
-              if device.id in {d.id for d in jax.local_devices(process_index=device.process_index)[:count]}]
+    chosen = [device for process in range(jax.process_count())
+              for device in jax.local_devices(process_index=process)[:count]]
     # Each process's batches are already its share (datasets.PairBatches' shard), so no auto-sharding.
     keras.distribution.set_distribution(keras.distribution.DataParallel(devices=chosen, auto_shard_dataset=False))
     process = jax.process_index()
