@@ -78,9 +78,11 @@ class TimeLimit(keras.callbacks.Callback):
     not know its step count. The rate is set from the host's clock into the optimizer's learning-rate
     variable, which every backend's compiled step reads (on JAX after a state sync)."""
 
+    clock = staticmethod(time.monotonic)  # seconds; a test replaces it to run independently of machine speed
+
     def __init__(self, minutes, cosine_from=None):
         super().__init__()
-        self.started, self.seconds = time.monotonic(), 60.0 * minutes
+        self.started, self.seconds = self.clock(), 60.0 * minutes
         self.cosine_from = cosine_from
         self.progress = 0.0
         self.reached = False
@@ -90,7 +92,7 @@ class TimeLimit(keras.callbacks.Callback):
         return self.cosine_from * (0.01 + 0.99 * cosine)
 
     def on_train_batch_begin(self, batch, logs=None):
-        self.progress = min(1.0, (time.monotonic() - self.started) / self.seconds)
+        self.progress = min(1.0, (self.clock() - self.started) / self.seconds)
         if self.cosine_from is not None:
             sync = getattr(self.model, "jax_state_sync", None)
             if sync is not None:
@@ -98,7 +100,7 @@ class TimeLimit(keras.callbacks.Callback):
             self.model.optimizer.learning_rate = self.learning_rate_at(self.progress)
 
     def on_train_batch_end(self, batch, logs=None):
-        if time.monotonic() - self.started >= self.seconds:
+        if self.clock() - self.started >= self.seconds:
             self.reached = True
             self.model.stop_training = True
 

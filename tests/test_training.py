@@ -131,22 +131,27 @@ def test_augmentation_moves_input_and_target_together():
 
 
 @pytest.mark.backend
-def test_time_limit_stops_training_and_drives_the_cosine_schedule(tiny_crops, tmp_path):
+def test_time_limit_stops_training_and_drives_the_cosine_schedule(tiny_crops, tmp_path, monkeypatch):
+    from mrisr.runs import TimeLimit
+
+    # A clock that advances one second each time it is read (at the limit's creation, then at every
+    # batch's start and end), so that the test does not depend on how fast this machine compiles or steps.
+    seconds = iter(range(1_000_000))
+    monkeypatch.setattr(TimeLimit, "clock", staticmethod(lambda: float(next(seconds))))
     crops, split = crops_and_split(tiny_crops)
-    # 12 s: long enough that the first batch (which compiles the step, 3 s on a loaded machine) is a
-    # small share of it.
     run = train_cnn(crops, split, settings(arch="espcn", epochs=1000, patience=1000, lr_schedule="cosine",
-                                           time_limit_minutes=0.2), tmp_path, verbose=0)
-    assert 1 <= len(run.history["epoch"]) < 1000
+                                           time_limit_minutes=0.5), tmp_path, verbose=0)
+    # 30 clock seconds: the 15th batch starts at second 29 and ends at 30; three batches of 8 per epoch.
+    assert len(run.history["epoch"]) == 5
     assert run.phase_records[-1]["stopped_by_time_limit"]
     # The cosine schedule follows the elapsed share of the time limit: from the rate to 1% of it; the
     # optimizer's rate was set from it before each batch, so it ends near 1%.
     rate = 1e-3
     for progress, expected in ((0.0, rate), (0.5, 0.505 * rate), (1.0, 0.01 * rate)):
         assert run.time_limit.learning_rate_at(progress) == pytest.approx(expected, rel=1e-6)
-    assert 0.9 < run.time_limit.progress <= 1.0
+    assert run.time_limit.progress == pytest.approx(29 / 30)
     final = float(keras.ops.convert_to_numpy(run.model.optimizer.learning_rate))
-    assert final == pytest.approx(run.time_limit.learning_rate_at(run.time_limit.progress), rel=1e-5)
+    assert final == pytest.approx(run.time_limit.learning_rate_at(29 / 30), rel=1e-5)
     assert final < 0.05 * rate
 
 
