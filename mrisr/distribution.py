@@ -115,6 +115,15 @@ def setup_devices(count=None, say=print):
     return mirrored(count, say)
 
 
+def devices_for_batch(count, batch_size, say=print):
+    """setup_devices(count, say) for a run of global batch `batch_size`, which must split evenly over
+    this machine's `count` devices (checked before the backend starts) and over every process's."""
+    check_batch(batch_size, count or 1)
+    devices = setup_devices(count, say)
+    devices.check_batch(batch_size)
+    return devices
+
+
 def cpu_devices_line(count):
     return (f"--devices {count}: no GPU, so the CPU is split into {count} logical devices (the same data-parallel "
             "path, no faster than one device)")

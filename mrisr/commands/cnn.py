@@ -85,7 +85,7 @@ def build_parser():
 
 
 def command_train(args):
-    from mrisr.distribution import check_batch, setup_devices
+    from mrisr.distribution import devices_for_batch
     from mrisr.precision import choose_policy
     from mrisr.crops import read_crops
     from mrisr.splits import split_crop_set
@@ -98,9 +98,7 @@ def command_train(args):
     if args.lr is not None and args.lr > 1:
         raise UserError(f"--lr must be at most 1 (Adam's step size: larger ones only saturate or diverge the "
                         f"network; the paper uses 1e-5), got {args.lr:g}")
-    check_batch(args.batch_size, args.devices or 1)
-    devices = setup_devices(args.devices)  # before anything runs on the backend
-    devices.check_batch(args.batch_size)  # every machine's devices
+    devices = devices_for_batch(args.devices, args.batch_size)  # before anything runs on the backend
     options = split_options(args)
     crops = read_crops(args.crops)
     split = split_crop_set(crops, options)

@@ -61,7 +61,7 @@ def build_parser():
 
 
 def command_train(args):
-    from mrisr.distribution import check_batch, setup_devices
+    from mrisr.distribution import devices_for_batch
     from mrisr.precision import choose_policy
     from mrisr.crops import read_crops
     from mrisr.gan import GANSettings, train_gan
@@ -75,9 +75,7 @@ def command_train(args):
     strides = tuple(parse_int_list(args.disc_strides, "--disc-strides", count=4))
     if args.content_loss == "none" and args.adversarial_weight is not None:
         raise UserError("--adversarial-weight needs a --content-loss")
-    check_batch(args.batch_size, args.devices or 1)
-    devices = setup_devices(args.devices)  # before anything runs on the backend
-    devices.check_batch(args.batch_size)  # every machine's devices
+    devices = devices_for_batch(args.devices, args.batch_size)  # before anything runs on the backend
     options = split_options(args)
     crops = read_crops(args.crops)
     split = split_crop_set(crops, options)
