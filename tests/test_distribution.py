@@ -19,7 +19,10 @@ import pytest
 from tests.conftest import ROOT, make_crop_folder, run_script
 from mrisr.models import build_cnn
 
-ENVIRONMENT = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", MPLBACKEND="Agg")
+# The comparisons run on logical CPU devices on any machine, a GPU machine too (where --devices 2 would
+# need two GPUs, and GPU kernels differ from the CPU's in rounding).
+ENVIRONMENT = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", MPLBACKEND="Agg", CUDA_VISIBLE_DEVICES="",
+                   JAX_PLATFORMS="cpu")
 
 
 def run(arguments, timeout=600, **environment):
