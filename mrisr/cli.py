@@ -156,6 +156,19 @@ def split_options(args):
                         test_split_model=args.test_split_model, splits_file=getattr(args, "splits", None))
 
 
+def read_split_crops(args):
+    """The crops of --crops and their split by the split options, said in one line (training commands)."""
+    from mrisr.crops import read_crops
+    from mrisr.splits import split_crop_set
+
+    options = split_options(args)
+    crops = read_crops(args.crops)
+    split = split_crop_set(crops, options)
+    print(f"{len(crops)} crops from {args.crops}; split {split.method}: "
+          "train {}, validation {}, test {}".format(*split.sizes()))
+    return crops, split
+
+
 def split_options_record(args, split):
     """What a training run records of the crops and split options it was given (its history's extras)."""
     return {"crops": str(args.crops), "split": split.method, "test_split": args.test_split,

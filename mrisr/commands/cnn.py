@@ -8,7 +8,7 @@ import argparse
 import sys
 
 from mrisr.cli import (UserError, add_pairs_options, add_run_options, add_split_options, check_numbers,
-                       script_main, split_options, split_options_record)
+                       read_split_crops, script_main, split_options, split_options_record)
 from mrisr.losses import ALL_LOSS_SETUPS, LOSS_SETUPS
 
 ARCHITECTURES = ("paper", "espcn", "edsr", "edsr_global", "edsr_minmax")  # mrisr.models.CNN_ARCHITECTURES (kept light)
@@ -87,8 +87,6 @@ def build_parser():
 def command_train(args):
     from mrisr.distribution import devices_for_batch
     from mrisr.precision import choose_policy
-    from mrisr.crops import read_crops
-    from mrisr.splits import split_crop_set
     from mrisr.training import CNNSettings, train_cnn
 
     check_numbers(args, positive=("epochs", "batch_size", "patience", "limit", "time_limit", "lr", "devices"),
@@ -99,11 +97,7 @@ def command_train(args):
         raise UserError(f"--lr must be at most 1 (Adam's step size: larger ones only saturate or diverge the "
                         f"network; the paper uses 1e-5), got {args.lr:g}")
     devices = devices_for_batch(args.devices, args.batch_size)  # before anything runs on the backend
-    options = split_options(args)
-    crops = read_crops(args.crops)
-    split = split_crop_set(crops, options)
-    print(f"{len(crops)} crops from {args.crops}; split {split.method}: "
-          "train {}, validation {}, test {}".format(*split.sizes()))
+    crops, split = read_split_crops(args)
     paper = args.arch == "paper"
     if paper and args.pairs != "paper":
         raise UserError("the paper's CNN has a fixed 25x25 input: use --pairs consistent with a fully "

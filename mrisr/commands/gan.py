@@ -8,7 +8,7 @@ import argparse
 import sys
 
 from mrisr.cli import (UserError, add_run_options, add_split_options, check_numbers, parse_int_list, script_main,
-                       split_options, split_options_record)
+                       read_split_crops, split_options, split_options_record)
 
 
 def build_parser():
@@ -63,9 +63,7 @@ def build_parser():
 def command_train(args):
     from mrisr.distribution import devices_for_batch
     from mrisr.precision import choose_policy
-    from mrisr.crops import read_crops
     from mrisr.gan import GANSettings, train_gan
-    from mrisr.splits import split_crop_set
 
     if args.epochs <= 0:
         raise UserError("EPOCHS must be positive")
@@ -76,11 +74,7 @@ def command_train(args):
     if args.content_loss == "none" and args.adversarial_weight is not None:
         raise UserError("--adversarial-weight needs a --content-loss")
     devices = devices_for_batch(args.devices, args.batch_size)  # before anything runs on the backend
-    options = split_options(args)
-    crops = read_crops(args.crops)
-    split = split_crop_set(crops, options)
-    print(f"{len(crops)} crops from {args.crops}; split {split.method}: "
-          "train {}, validation {}, test {}".format(*split.sizes()))
+    crops, split = read_split_crops(args)
     settings = GANSettings(
         epochs=args.epochs, batch_size=args.batch_size, disc_strides=strides, generator=args.generator,
         content_loss=args.content_loss, adversarial_weight=args.adversarial_weight,
