@@ -51,9 +51,6 @@ class Devices:
         """The keyword arguments of datasets.make_dataset and prepare_training for these devices."""
         return {"multiple": self.multiple, "shard": (self.process, self.processes)}
 
-    def check_batch(self, batch_size):
-        check_batch(batch_size, self.replicas)
-
 
 def check_batch(batch_size, replicas):
     """UserError unless the global batch splits evenly over the devices."""
@@ -120,7 +117,7 @@ def devices_for_batch(count, batch_size, say=print):
     this machine's `count` devices (checked before the backend starts) and over every process's."""
     check_batch(batch_size, count or 1)
     devices = setup_devices(count, say)
-    devices.check_batch(batch_size)
+    check_batch(batch_size, devices.replicas)
     return devices
 
 
