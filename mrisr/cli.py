@@ -9,7 +9,6 @@
 """
 
 import contextlib
-import errno
 import functools
 import math
 import os
@@ -18,16 +17,7 @@ import sys
 import threading
 
 
-class UserError(Exception):
-    """Bad input from the user: reported as one line, exit status 2, no traceback."""
-
-
-class RunFailed(Exception):
-    """Work that could not finish safely (nothing wrong was saved): one line, exit status 1."""
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, handled as an interrupt so cleanups run."""
+from mrisr.errors import RunFailed, Terminated, UserError, describe_os_error  # noqa: F401 (re-exported)
 
 
 def _raise_terminated(signum, frame):
@@ -44,15 +34,6 @@ def _sigterm_as_interrupt():
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def describe_os_error(error):
-    """One line for an OSError: the file and what went wrong."""
-    reason = error.strerror or str(error)
-    if error.errno == errno.ENOSPC:
-        reason = "no space left on the device (nothing was replaced)"
-    names = [name for name in (error.filename, error.filename2) if name]
-    return f"{' -> '.join(map(str, names))}: {reason}" if names else reason
 
 
 def script_main(main):
@@ -196,14 +177,14 @@ def same_file(first, second):
         return os.path.realpath(first) == os.path.realpath(second)
 
 
-def add_precision_option(parser, what="training"):
-    """--mixed-precision [auto|float16|bfloat16] (see mrisr.precision)."""
+def add_precision_option(parser, what="training", default="float32, the paper"):
+    """--mixed-precision [auto|float32|float16|bfloat16] (see mrisr.precision)."""
     parser.add_argument("--mixed-precision", nargs="?", const="auto", default=None,
-                        choices=("auto", "float16", "bfloat16"), metavar="{auto,float16,bfloat16}",
+                        choices=("auto", "float32", "float16", "bfloat16"), metavar="{auto,float32,float16,bfloat16}",
                         help=f"{what} with convolutions and matrix products in 16 bits, outputs, losses and "
-                        "metrics in float32 (default off = float32, the paper). auto: float16 on a GPU (with "
-                        "loss scaling), bfloat16 on a CPU that computes it natively, else float32, said in one "
-                        "line")
+                        f"metrics in float32 (default {default}). auto (also the option alone): a trial of a few "
+                        "seconds measures float32 against float16 (GPU) or bfloat16 (CPU) on this machine and "
+                        "keeps the faster, said in one line; an explicit 16-bit type is used as asked")
 
 
 def add_run_options(parser, interrupted="an interrupted run of the same model"):

@@ -166,12 +166,19 @@ def _suffixes(kind):
 
 
 def cast_like(values, dtype):
-    """Float pixels back to a data type: rounded and clipped to its range for integers."""
+    """Float pixels back to a data type: rounded and clipped to its range for integers (never wrapped:
+    the bounds are the nearest values inside the range that the float type holds, since float32 rounds
+    2**31 - 1 up to 2**31, which int32 cannot hold)."""
     dtype = np.dtype(dtype)
+    values = np.asarray(values)
     if np.issubdtype(dtype, np.integer):
         info = np.iinfo(dtype)
-        return np.clip(np.rint(values), info.min, info.max).astype(dtype)
-    return np.asarray(values).astype(dtype)
+        float_type = values.dtype.type if np.issubdtype(values.dtype, np.floating) else np.float64
+        high = float_type(info.max)
+        if int(high) > info.max:
+            high = np.nextafter(high, float_type(0))
+        return np.clip(np.rint(values), float_type(info.min), high).astype(dtype)
+    return values.astype(dtype)
 
 
 def write_image(source, pixels, output_path, scale):

@@ -71,6 +71,24 @@ def check_finite_epoch(logs, epoch, models=()):
                                    f"{epoch}; no model was saved (try a lower --lr)")
 
 
+class StepProgress(keras.callbacks.Callback):
+    """A progress bar over the training steps of a run, with its loss."""
+
+    def __init__(self, total, description, enabled=True):
+        super().__init__()
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, desc=description, unit="step", disable=not enabled)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.bar.update(1)
+        if batch % 10 == 0 and logs and "loss" in logs:
+            self.bar.set_postfix_str(f"loss {float(logs['loss']):.4f}")
+
+    def on_train_end(self, logs=None):
+        self.bar.close()
+
+
 class TimeLimit(keras.callbacks.Callback):
     """Ends training at the first batch after `minutes` from its creation; with `cosine_from`, sets the
     optimizer's learning rate before every batch to a cosine of the elapsed share of the time, from

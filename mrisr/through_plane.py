@@ -142,110 +142,187 @@ def normalise(volume):
 
 class PatchSampler:
     """Training pairs from the in-plane slices of a normalised volume: a patch degraded along one of
-    its in-plane axes by the slice profile (every phase of the thick grid, both axes, flips), as
-    network input, and the patch's sub-slices as target."""
+    its in-plane axes by the slice profile (any phase of the thick grid, both axes, flips), as network
+    input, and the patch's sub-slices as target. Every eighth slice with content is held out of
+    training (`held_out`), for the check against the spline. Vectorised: a batch of 16 takes about 2 ms."""
 
     def __init__(self, planes, profile, thick_length=12, width=48, seed=0, pitch_ratios=(1.0, 1.0)):
-        shortest = min(int(planes.shape[1] * pitch_ratios[0]), int(planes.shape[2] * pitch_ratios[1]))
-        thick_length = max(3, min(thick_length, (shortest - 1) // profile.factor))
-        self.profile, self.thick_length, self.width = profile, thick_length, width
+        self.profile, self.width = profile, width
         self.rng = np.random.default_rng(seed)
-        # Each orientation: planes whose first axis is the one to degrade, resampled (when the thin
-        # pitch differs from the in-plane pixel) so that one pixel is one thin slice.
+        self.offsets, self.weights = profile.taps()
+        self.weights = self.weights.astype(np.float32)
+        shortest = min(int(planes.shape[1] * pitch_ratios[0]), int(planes.shape[2] * pitch_ratios[1]))
+        self.thick_length = max(3, min(thick_length, (shortest - 1) // profile.factor))
+        fine_length = self.thick_length * profile.factor
+        # Each orientation: planes whose rows run along the axis to degrade, resampled (when the thin
+        # pitch differs from the in-plane pixel) so that one row is one thin slice, and padded by
+        # reflection to at least the patch width.
         self.stacks = []
         for axis, ratio in zip((1, 2), pitch_ratios):
-            stack = np.moveaxis(planes, axis, 1)
+            stack = np.moveaxis(np.asarray(planes, np.float32), axis, 1)
             if abs(ratio - 1.0) > 0.02:
                 from scipy.ndimage import zoom
 
                 stack = zoom(stack, (1, ratio, 1), order=3).astype(np.float32)
-            self.stacks.append(stack)
-        offsets, _ = profile.taps()
-        self.reach = int(max(abs(offsets.min()), abs(offsets.max())) + profile.factor)
-        fine_length = thick_length * profile.factor
-        self.stacks = [s for s in self.stacks if s.shape[1] >= fine_length + 1 and s.shape[2] >= 8]
+            if stack.shape[1] < fine_length + 1 or stack.shape[2] < 8:
+                continue
+            if stack.shape[2] < width:
+                stack = np.pad(stack, ((0, 0), (0, 0), (0, width - stack.shape[2])), mode="reflect")
+            self.stacks.append(np.ascontiguousarray(stack))
         if not self.stacks:
             raise UserError(f"the slices ({planes.shape[1]}x{planes.shape[2]}) are too small to learn x"
                             f"{profile.factor} from (at least {fine_length + 1} pixels are needed)")
         # Slices with some content: at least 5% of the pixels above a tenth of the range.
-        self.useful = [np.flatnonzero((s > 0.1).mean(axis=(1, 2)) > 0.05) for s in self.stacks]
-        self.useful = [u if u.size else np.arange(len(s)) for u, s in zip(self.useful, self.stacks)]
+        content = (np.asarray(planes) > 0.1).mean(axis=(1, 2)) > 0.05
+        useful = np.flatnonzero(content) if content.any() else np.arange(len(planes))
+        self.held_out = useful[4::8] if len(useful) >= 8 else useful[len(useful) // 2:len(useful) // 2 + 1]
+        self.training = np.setdiff1d(useful, self.held_out) if len(useful) > 1 else useful
 
-    def batch(self, count):
-        factor, length = self.profile.factor, self.thick_length
-        inputs = np.empty((count, length, self.width, 1 + factor), np.float32)
-        targets = np.empty((count, length, self.width, factor), np.float32)
-        thick_planes, fine_planes = [], []
-        for _ in range(count):
-            which = self.rng.integers(len(self.stacks))
-            stack = self.stacks[which]
-            plane = stack[self.rng.choice(self.useful[which])]
-            width = min(self.width, plane.shape[1])
-            for attempt in range(8):  # prefer patches with content
-                start = int(self.rng.integers(0, plane.shape[0] - length * factor + 1))
-                column = int(self.rng.integers(0, plane.shape[1] - width + 1))
-                fine = plane[:, column:column + width]
-                if fine[start:start + length * factor].mean() > 0.05 or attempt == 7:
-                    break
-            if self.rng.random() < 0.5:
-                fine = fine[:, ::-1]
-            thick = degrade(fine, 0, self.profile, start, length)
-            target = fine[start:start + length * factor]
-            if width < self.width:  # narrow slices: pad the patch by reflection
-                thick = np.pad(thick, ((0, 0), (0, self.width - width)), mode="reflect")
-                target = np.pad(target, ((0, 0), (0, self.width - width)), mode="reflect")
-            if self.rng.random() < 0.5:  # flip along the slice axis: the profile is symmetric
-                thick, target = thick[::-1], target[::-1]
-            thick_planes.append(thick)
-            fine_planes.append(target)
-        inputs[:] = network_input(np.stack(thick_planes), factor)
-        targets[:] = np.stack(fine_planes).reshape(count, length, factor, self.width).transpose(0, 1, 3, 2)
-        return inputs, targets
+    def batch(self, count, slices=None, rng=None):
+        """(inputs (count, L, W, 1 + F), targets (count, L, W, F)) from `slices` (default: the training
+        slices): the patches with content preferred (the best of three draws each)."""
+        factor, length, width = self.profile.factor, self.thick_length, self.width
+        rng = rng or self.rng
+        slices = self.training if slices is None else slices
+        thick = np.empty((count, length, width), np.float32)
+        fine = np.empty((count, length * factor, width), np.float32)
+        which = rng.integers(len(self.stacks), size=count)
+        for orientation, stack in enumerate(self.stacks):
+            chosen = np.flatnonzero(which == orientation)
+            if not chosen.size:
+                continue
+            draws = 3 * chosen.size
+            plane = slices[rng.integers(len(slices), size=draws)]
+            start = rng.integers(0, stack.shape[1] - length * factor + 1, size=draws)
+            columns = rng.integers(0, stack.shape[2] - width + 1, size=draws)[:, None] + np.arange(width)
+            rows = start[:, None] + np.arange(length * factor)
+            patches = stack[plane[:, None, None], rows[:, :, None], columns[:, None, :]]
+            best = np.argsort(patches.mean(axis=(1, 2)) <= 0.05, kind="stable")[:chosen.size]
+            plane, start, columns = plane[best], start[best], columns[best]
+            fine[chosen] = patches[best]
+            # the thick rows: the profile's taps around each thick slice, from the whole plane
+            taps = np.clip(start[:, None, None] + factor * np.arange(length)[:, None] + self.offsets, 0,
+                           stack.shape[1] - 1)
+            values = stack[plane[:, None, None, None], taps[..., None], columns[:, None, None, :]]
+            thick[chosen] = np.einsum("t,nltw->nlw", self.weights, values)
+        flip = rng.random(count) < 0.5  # across: mirror the patch
+        thick[flip], fine[flip] = thick[flip, :, ::-1], fine[flip, :, ::-1]
+        flip = rng.random(count) < 0.5  # along the slice axis: the profile is symmetric
+        thick[flip], fine[flip] = thick[flip, ::-1], fine[flip, ::-1]
+        targets = fine.reshape(count, length, factor, width).transpose(0, 1, 3, 2)
+        return network_input(thick, factor), np.ascontiguousarray(targets)
+
+
+@dataclasses.dataclass
+class Recipe:
+    """How `upscale.py self` learns (benchmarks/through_plane_speed.py measured each choice)."""
+
+    steps: int = 3000  # training steps; --minutes caps the time they may take
+    batch_size: int = 16
+    thick_length: int = 12  # patch: thick slices x in-plane pixels
+    width: int = 48
+    channels: int = 64
+    blocks: int = 4
+    learning_rate: float = 1e-3  # Adam, cosine over the planned steps down to 1% of it
+    loss: str = "mean_absolute_error"
 
 
 @dataclasses.dataclass
 class TrainingReport:
-    seconds: float
+    seconds: float  # learning, the precision trial included
     steps: int
+    planned_steps: int
     final_loss: float
+    precision: str
+    step_seconds: float  # one step, as measured by the trial
+    held_out_network: float  # PSNR (dB, normalised units) on patches of held-out slices
+    held_out_spline: float
+    blend_weight: float  # of the network against the spline, from the held-out slices
+    stopped_by_time: bool = False
+
+    @property
+    def held_out_gain(self):
+        return self.held_out_network - self.held_out_spline
 
 
-def train_network(volume01, axis, profile, minutes=5.0, pitch_ratios=(1.0, 1.0), batch_size=16, seed=0,
-                  precision="mixed_bfloat16", progress=True, learning_rate=1e-3, max_steps=None):
-    """Train a through-plane network on the volume's own in-plane slices for `minutes` (cosine
-    learning rate over that time, L1 loss after the consistency projection), or until `max_steps`
-    steps when given (rounded up to whole rounds of 16 batches). Returns (model, report)."""
+def held_out_check(model, sampler, count=256, seed=1):
+    """(network PSNR, spline PSNR, weight of the network) on `count` patches of the held-out slices (dB in
+    normalised units). The weight is 1 when the network beats the spline there; otherwise the w that
+    minimises the error of w * network + (1 - w) * spline (least squares, clipped to [0, 1])."""
+    inputs, targets = sampler.batch(count, sampler.held_out, np.random.default_rng(seed))
+    network = np.asarray(model.predict(inputs, batch_size=32, verbose=0), np.float64)
+    spline = inputs[..., 1:].astype(np.float64)
+
+    def psnr(values):
+        return float(10 * np.log10(1.0 / max(np.mean((values - targets) ** 2), 1e-12)))
+
+    network_psnr, spline_psnr = psnr(network), psnr(spline)
+    if network_psnr > spline_psnr:
+        return network_psnr, spline_psnr, 1.0
+    difference = network - spline
+    energy = float(np.sum(difference ** 2))
+    weight = float(np.clip(np.sum(difference * (targets - spline)) / energy, 0.0, 1.0)) if energy > 0 else 0.0
+    return network_psnr, spline_psnr, weight
+
+
+def train_network(volume01, axis, profile, recipe=None, minutes=10.0, pitch_ratios=(1.0, 1.0), seed=0,
+                  precision="auto", progress=True, say=print):
+    """Train a through-plane network on the volume's own in-plane slices: `recipe.steps` steps (fewer
+    when `minutes` would not hold them at the speed the precision trial measured), one `fit` over a
+    stream of patches, a cosine learning rate over the planned steps, the time limit as a callback.
+    `precision`: a Keras policy, or "auto" to measure float32 against 16 bits on this machine.
+    Returns (model, TrainingReport)."""
     import keras
-    from tqdm import tqdm
 
     from mrisr.models import through_plane_network
-    from mrisr.runs import TimeLimit, TrainingDiverged, check_finite_epoch
+    from mrisr.precision import measured_policy, policy_name, seconds_per_step
+    from mrisr.runs import StepProgress, StopOnNonFinite, TimeLimit, check_finite_epoch
 
-    keras.utils.set_random_seed(seed)
-    planes = np.moveaxis(volume01, axis, 0)
-    sampler = PatchSampler(planes, profile, seed=seed, pitch_ratios=pitch_ratios)
-    model = through_plane_network(profile.factor, profile.projection(), dtype=precision)
-    limit = TimeLimit(minutes, cosine_from=learning_rate)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mean_absolute_error")
-    started, steps, loss = time.monotonic(), 0, float("nan")
-    bar = tqdm(total=round(60 * minutes), desc="learning from the volume", unit="s", disable=not progress,
-               bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s{postfix}")
-    round_size = batch_size * 16
-    while not limit.reached and (max_steps is None or steps < max_steps):
-        inputs, targets = sampler.batch(round_size)
-        history = model.fit(inputs, targets, batch_size=batch_size, epochs=1, verbose=0, callbacks=[limit])
+    recipe = recipe or Recipe()
+    started = time.monotonic()
+    sampler = PatchSampler(np.moveaxis(volume01, axis, 0), profile, recipe.thick_length, recipe.width, seed,
+                           pitch_ratios)
+
+    def build(policy, steps):
+        keras.utils.set_random_seed(seed)  # the same initial weights whichever policy wins
+        model = through_plane_network(profile.factor, profile.projection(), recipe.channels, recipe.blocks,
+                                      dtype=policy)
+        schedule = keras.optimizers.schedules.CosineDecay(recipe.learning_rate, max(1, steps), alpha=0.01)
+        model.compile(optimizer=keras.optimizers.Adam(schedule), loss=recipe.loss)
+        return model
+
+    def trial(policy):
+        model, batch = build(policy, recipe.steps), sampler.batch(recipe.batch_size)
+        return lambda: model.train_on_batch(*batch)
+
+    if precision == "auto":
+        precision, step_seconds = measured_policy(trial, "a training step", say)
+    else:
+        step_seconds = seconds_per_step(trial(precision), budget=0.5)
+    remaining = 60.0 * minutes - (time.monotonic() - started)
+    planned = int(min(recipe.steps, max(0.0, remaining) / step_seconds))
+    if planned < recipe.steps:
+        say(f"the time limit of {minutes:g} min holds about {planned} of the {recipe.steps} steps at "
+            f"{1000 * step_seconds:.0f} ms a step: planning {planned}")
+    model = build(precision, planned)
+
+    def batches():
+        while True:
+            yield sampler.batch(recipe.batch_size)
+
+    limit = TimeLimit(max(0.0, 60.0 * minutes - (time.monotonic() - started)) / 60.0)
+    loss = float("nan")
+    if planned > 0:
+        history = model.fit(batches(), steps_per_epoch=planned, epochs=1, verbose=0, shuffle=False,
+                            callbacks=[StopOnNonFinite(), limit,
+                                       StepProgress(planned, "learning from the volume", progress)])
         loss = float(history.history["loss"][-1])
-        steps += round_size // batch_size
-        try:
-            check_finite_epoch({"loss": loss}, steps, [model])
-        except TrainingDiverged as error:
-            bar.close()
-            raise TrainingDiverged(str(error).replace("after epoch", "after step")) from None
-        bar.n = min(bar.total, time.monotonic() - started)
-        bar.set_postfix_str(f"L1 {loss:.4f}")
-        bar.refresh()
-    bar.close()
-    return model, TrainingReport(time.monotonic() - started, steps, loss)
+    steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+    check_finite_epoch({"loss": loss} if steps else {}, steps, [model])
+    network, spline, weight = held_out_check(model, sampler)
+    report = TrainingReport(time.monotonic() - started, steps, planned, loss, policy_name(precision), step_seconds,
+                            network, spline, weight, limit.reached)
+    return model, report
 
 
 def apply_network(model, volume01, axis, factor, batch_planes=8, progress=True):
@@ -354,35 +431,64 @@ def make_plan(volume, axis=None, factor=None, thickness_mm=None, kind="box"):
     return Plan(axis, profile, pitch_ratios, description)
 
 
-def restore_range(thin01, low, span, source):
-    """Thin volume in normalised units -> the source's data type, clipped to the source's finite range
-    (in place on `thin01`, to keep the memory of a large volume to the output and one copy)."""
-    from mrisr.upscaling import intensity_range
+def restore_range(thin01, low, span, dtype):
+    """Thin volume in normalised units -> `dtype`: scaled back, rounded and clipped to the range of an
+    integer type (never wrapped), not clipped to the input's range: a thin slice may be brighter than
+    the slab average it came from, and clipping would break its average."""
+    from mrisr.medical_io import cast_like
 
-    source = np.asarray(source)
-    minimum, maximum, non_finite = intensity_range(source)
-    values = thin01
+    values = thin01.astype(np.float64) if np.dtype(dtype).itemsize >= 4 and np.issubdtype(dtype, np.integer) \
+        else thin01
     values *= span
     values += low
-    np.clip(values, minimum, maximum, out=values)
-    if np.issubdtype(source.dtype, np.integer):
-        np.rint(values, out=values)
-    return values.astype(source.dtype), non_finite
+    return cast_like(values, dtype)
 
 
-def upscale_volume(volume, plan, minutes=5.0, model=None, progress=True, seed=0):
+# The gain of `upscale.py self` on real 1 mm T1 scans made 4x thick (benchmarks/through_plane_speed.py)
+# is within about 85% of the default's at this many steps; fewer are said in a warning.
+FEW_STEPS = 1000
+
+
+def upscale_volume(volume, plan, recipe=None, minutes=10.0, model=None, precision="auto", progress=True, seed=0,
+                   say=print):
     """Learn from the volume (unless a trained `model` is given) and apply: returns (thin data in the
-    volume's data type, model, TrainingReport or None, count of non-finite input values)."""
+    volume's data type, model, TrainingReport or None, count of non-finite input values). When the
+    network does not beat the cubic spline on held-out slices, the output blends toward the spline
+    (said in a line, as are too few steps)."""
     volume01, low, span = normalise(volume.data)
     report = None
     if model is None:
-        model, report = train_network(volume01, plan.axis, plan.profile, minutes, plan.pitch_ratios,
-                                      seed=seed, progress=progress)
+        model, report = train_network(volume01, plan.axis, plan.profile, recipe, minutes, plan.pitch_ratios, seed,
+                                      precision, progress, say)
     thin01 = apply_network(model, volume01, plan.axis, plan.profile.factor, progress=progress)
+    if report is not None:
+        say_quality(report, say)
+        if report.blend_weight < 1.0:
+            thin01 *= report.blend_weight
+            thin01 += (1.0 - report.blend_weight) * spline_upsample(volume01, plan.axis, plan.profile.factor)
     del volume01
-    result, non_finite = restore_range(thin01, low, span, volume.data)
+    result = restore_range(thin01, low, span, volume.data.dtype)
+    non_finite = int(volume.data.size - np.count_nonzero(np.isfinite(volume.data))) \
+        if np.issubdtype(volume.data.dtype, np.floating) else 0
     if non_finite:
         from mrisr.upscaling import keep_non_finite
 
         result = keep_non_finite(result, volume.data, plan.profile.factor, axes=(plan.axis,))
     return result, model, report, non_finite
+
+
+def say_quality(report, say=print):
+    """The lines a user reads after learning: the held-out check, the blend, too few steps."""
+    gain = report.held_out_gain
+    say(f"held-out slices of this volume: the network {report.held_out_network:.2f} dB, cubic spline "
+        f"{report.held_out_spline:.2f} dB ({gain:+.2f} dB)")
+    if report.blend_weight <= 0.0:
+        say("warning: the network does not beat the cubic spline on held-out slices of this volume: the output is "
+            "the cubic spline along the slices (try more --steps or a longer --minutes)")
+    elif report.blend_weight < 1.0:
+        say(f"warning: the network does not beat the cubic spline on held-out slices of this volume ({gain:+.2f} dB): "
+            f"the output blends the two, weighted {report.blend_weight:.2f} for the network, as measured best there "
+            "(try more --steps or a longer --minutes)")
+    if report.steps < FEW_STEPS:
+        say(f"warning: only {report.steps} training steps (the gain on real scans keeps growing to about "
+            f"{FEW_STEPS} and beyond): expect a result closer to the cubic spline; give more --minutes")

@@ -271,6 +271,27 @@ def read_cnn_history(path):
     return record
 
 
+def cnn_precision(settings, crop_set, train_data, devices, say=print):
+    """The policy of `--mixed-precision auto`: float32 or 16 bits, whichever runs this run's training
+    step (its network, first loss, batch and XLA setting) faster here (precision.measured_policy)."""
+    import keras
+
+    from mrisr.models import build_cnn
+    from mrisr.precision import measured_policy
+
+    batch = train_data[0]
+
+    def trial(policy):
+        with devices.scope():
+            model = build_cnn(settings.arch, crop_set.inputs.shape[1], crop_set.targets.shape[1],
+                              crop_set.inputs.shape[3])
+            model.compile(optimizer=keras.optimizers.Adam(settings.learning_rate),
+                          loss=LOSS_FUNCTIONS[loss_phases(settings.loss_setup)[0]], jit_compile=settings.xla)
+        return lambda: model.train_on_batch(*batch)
+
+    return measured_policy(trial, "a training step", say)[0]
+
+
 def train_cnn(crop_set, split, settings, models_dir, resume=False, verbose=1, extra=None, overwrite=False,
               devices=None):
     """Train a CNN on a split CropSet as the settings say, on `devices` (distribution.Devices; default
@@ -293,6 +314,8 @@ def train_cnn(crop_set, split, settings, models_dir, resume=False, verbose=1, ex
                                                      settings.limit, settings.augment, **devices.batch_options())
     validation_data = make_dataset(validation.inputs, validation.targets, settings.validation_batch_size,
                                    **devices.batch_options())
+    if settings.precision == "auto":
+        settings = dataclasses.replace(settings, precision=cnn_precision(settings, crop_set, train_data, devices))
     try:
         with policy_scope(settings.precision), devices.scope():
             model = build_cnn(settings.arch, crop_set.inputs.shape[1], crop_set.targets.shape[1],

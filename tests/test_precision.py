@@ -50,18 +50,95 @@ def test_mixed_precision_training_keeps_the_loss_finite(tmp_path, policy):
     assert np.isfinite([v for v in gan.history["g_loss"] + gan.history["d_loss"] if v is not None]).all()
 
 
-def test_the_policy_follows_the_machine(monkeypatch):
+class FakeClock:
+    """A clock that each step of a trial advances by that policy's step time."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def trial(self, seconds, calls=None):
+        def make(policy):
+            if seconds[policy] is None:
+                raise RuntimeError(f"could not create a primitive for {policy}")
+
+            def step():
+                self.now += seconds[policy]
+                if calls is not None:
+                    calls.append(policy)
+
+            return step
+
+        return make
+
+
+def test_auto_measures_and_keeps_the_faster_policy_in_one_line():
+    clock, said = FakeClock(), []
+    # a CPU that emulates bfloat16 (10 times slower): float32, and the emulated trial is cut short
+    calls = []
+    chosen, seconds = precision.measured_policy(clock.trial({"float32": 0.1, "mixed_bfloat16": 1.0}, calls),
+                                                "a training step", said.append, candidates=POLICIES, clock=clock)
+    assert chosen == "float32" and seconds == pytest.approx(0.1)
+    assert len(said) == 1 and said[0].startswith("precision: float32") and "mixed bfloat16 1000 ms" in said[0]
+    assert calls.count("float32") == 16 and calls.count("mixed_bfloat16") == 2  # 1 untimed, 1 proves it slower
+    # a CPU that computes bfloat16 natively and faster
+    chosen, seconds = precision.measured_policy(clock.trial({"float32": 0.1, "mixed_bfloat16": 0.06}), "a step",
+                                                said.append, candidates=POLICIES, clock=clock)
+    assert chosen == "mixed_bfloat16" and seconds == pytest.approx(0.06)
+    # a math library that cannot run bfloat16 at all: left out, and said
+    chosen, _ = precision.measured_policy(clock.trial({"float32": 0.1, "mixed_bfloat16": None}), "a step",
+                                          said.append, candidates=POLICIES, clock=clock)
+    assert chosen == "float32" and "mixed bfloat16 failed (could not create a primitive" in said[-1]
+    with pytest.raises(precision.RunFailed):
+        precision.measured_policy(clock.trial({"float32": None, "mixed_bfloat16": None}), "a step", said.append,
+                                  candidates=POLICIES, clock=clock)
+
+
+POLICIES = ("float32", "mixed_bfloat16")
+
+
+def test_explicit_choices_are_kept_and_an_emulated_one_is_said(monkeypatch):
     said = []
     monkeypatch.setattr(precision, "gpu_count", lambda: 0)
+    assert precision.choose_policy(None) == "float32" and precision.choose_policy("float32") == "float32"
+    assert precision.choose_policy("auto", said.append) == "auto" and not said  # measured by the work's own trial
     monkeypatch.setattr(precision, "cpu_has_bfloat16", lambda: True)
-    assert precision.choose_policy(None) == "float32"
-    assert precision.choose_policy("auto", said.append) == "mixed_bfloat16" and not said
-    assert precision.choose_policy("float16", said.append) == "mixed_bfloat16" and "no GPU" in said[-1]
+    assert precision.choose_policy("bfloat16", said.append) == "mixed_bfloat16" and not said
+    assert precision.choose_policy("float16", said.append) == "mixed_float16" and "emulate" in said[-1]
     monkeypatch.setattr(precision, "cpu_has_bfloat16", lambda: False)
-    assert precision.choose_policy("auto", said.append) == "float32" and "float32" in said[-1]
+    assert precision.choose_policy("bfloat16", said.append) == "mixed_bfloat16" and "emulated" in said[-1]
     monkeypatch.setattr(precision, "gpu_count", lambda: 1)
-    assert precision.choose_policy("auto") == "mixed_float16"
-    assert precision.choose_policy("bfloat16") == "mixed_bfloat16"
+    assert precision.trial_candidates() == ("float32", "mixed_float16")
+    with pytest.raises(precision.UserError):
+        precision.choose_policy("float8")
+
+
+def test_auto_on_a_machine_where_bfloat16_is_slower_trains_the_cnn_and_the_gan_in_float32(tmp_path, monkeypatch):
+    """The trial runs each run's real step; a machine without native bfloat16 is simulated by the timing."""
+    from mrisr.crops import read_crops
+
+    crops = read_crops(make_crop_folder(tmp_path / "crops", count=30, sizes=(6, 12)))
+    split = make_split(crops.indices, crops.labels)
+    ran = []
+
+    def seconds_per_step(step, budget=1.5, slower_than=None, clock=None):
+        step()  # the real step runs
+        ran.append(keras.mixed_precision.dtype_policy().name)
+        return 0.1 if slower_than is None else 1.0  # float32 is tried first: bfloat16 reported 10 times slower
+
+    monkeypatch.setattr(precision, "seconds_per_step", seconds_per_step)
+    monkeypatch.setattr(precision, "gpu_count", lambda: 0)
+    run = train_cnn(crops, split, CNNSettings(loss_setup="MSE", arch="espcn", epochs=1, batch_size=4, xla=False,
+                                              precision="auto"), tmp_path / "cnn", verbose=0)
+    from mrisr.storage import load_json
+
+    assert run.settings.precision == "float32" and load_json(run.history_path)["settings"]["precision"] == "float32"
+    assert all(layer.compute_dtype == "float32" for layer in run.model.layers if layer.weights)
+    gan = train_gan(crops, split, GANSettings(epochs=1, batch_size=4, precision="auto", snapshot_every=0),
+                    tmp_path / "gan", tmp_path / "plots", verbose=0)
+    assert gan.settings.precision == "float32" and len(ran) == 4
 
 
 def test_upscaling_in_mixed_precision_stays_close_to_float32(tmp_path):

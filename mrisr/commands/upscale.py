@@ -13,6 +13,9 @@ import sys
 import time
 
 from mrisr.cli import UserError, add_precision_option, check_numbers, script_main
+from mrisr.through_plane import Recipe
+
+DEFAULT_STEPS = Recipe.steps
 
 
 def build_parser():
@@ -54,14 +57,18 @@ def build_parser():
     self_options.add_argument("--profile", choices=("box", "gaussian"), default="box",
                               help="the scanner's slice profile: box (default) or gaussian (its full width at half "
                               "maximum is the thickness)")
-    self_options.add_argument("--minutes", type=float, default=5.0,
-                              help="training time (default 5; see README for how the gain grows with it)")
+    self_options.add_argument("--steps", type=int, default=None,
+                              help=f"training steps of the network learned by 'self' (default {DEFAULT_STEPS}; "
+                              "the gain keeps growing with them: docs/upscaling.md)")
+    self_options.add_argument("--minutes", type=float, default=10.0,
+                              help="the most time learning may take (default 10): fewer steps are planned, and said, "
+                              "when this machine would not make --steps in time")
     self_options.add_argument("--save-model", default=None, metavar="PATH",
                               help="also save the network learned by 'self' (.keras), to apply it again later as "
                               "MODEL")
     self_options.add_argument("--volume-index", type=int, default=None,
                               help="for a 4-D NIfTI: the volume to upscale (from 0)")
-    add_precision_option(parser, "upscaling (in-plane)")
+    add_precision_option(parser, "upscaling and learning", "float32 for a model, auto for 'self'")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 
@@ -69,34 +76,37 @@ def build_parser():
 @script_main
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    check_numbers(args, positive=("slice_thickness", "minutes"))
+    check_numbers(args, positive=("slice_thickness", "minutes", "steps"))
     upscale_command(args.model, args.input, args.output, axis=args.axis, scale=args.scale, tile=args.tile,
-                    slice_thickness=args.slice_thickness, profile=args.profile, minutes=args.minutes,
+                    slice_thickness=args.slice_thickness, profile=args.profile, steps=args.steps, minutes=args.minutes,
                     save_model=args.save_model, volume_index=args.volume_index, quiet=args.quiet,
                     mixed_precision=args.mixed_precision)
 
 
 def upscale_command(model, input_path, output_path, axis=None, scale=None, tile=192, slice_thickness=None,
-                    profile="box", minutes=5.0, save_model=None, volume_index=None, quiet=False, mixed_precision=None):
+                    profile="box", steps=None, minutes=10.0, save_model=None, volume_index=None, quiet=False,
+                    mixed_precision=None):
     """Upscale a file in-plane with `model`, or across its slices (`model` 'self' or a network saved
     by it); checks everything it can before the work. UserError for bad input."""
     if scale is not None and scale < 2:
         raise UserError("--scale must be at least 2")
     if tile < 16 or tile > 8192:
         raise UserError("--tile must be between 16 and 8192")
-    if not (0 < minutes < math.inf) or (slice_thickness is not None and not 0 < slice_thickness < math.inf):
-        raise UserError("--minutes and --slice-thickness must be finite numbers above 0")
+    if not (0 < minutes <= 24 * 60) or (slice_thickness is not None and not 0 < slice_thickness < math.inf):
+        raise UserError("--minutes must be above 0 and at most 1440 (a day), --slice-thickness a finite number "
+                        "above 0")
+    if steps is not None and not 1 <= steps <= 10 ** 7:
+        raise UserError(f"--steps must be a whole number from 1 to 10000000, got {steps}")
+    from mrisr.precision import choose_policy
     from mrisr.storage import check_output_path
 
     check_output_path(output_path, inputs=[input_path])
     if model == "self" or is_through_plane_model(model):
-        return across_slices(model, input_path, output_path, axis, scale, slice_thickness, profile, minutes,
-                             save_model, volume_index, quiet)
-    if save_model or slice_thickness or volume_index is not None:
-        raise UserError("--save-model, --slice-thickness and --volume-index are for upscaling across slices "
+        return across_slices(model, input_path, output_path, axis, scale, slice_thickness, profile, steps, minutes,
+                             save_model, volume_index, quiet, choose_policy(mixed_precision or "auto"))
+    if save_model or slice_thickness or volume_index is not None or steps is not None:
+        raise UserError("--save-model, --slice-thickness, --steps and --volume-index are for upscaling across slices "
                         "(MODEL 'self')")
-    from mrisr.precision import choose_policy
-
     precision = choose_policy(mixed_precision) if model != "bicubic" else "float32"
     return slice_by_slice(model, input_path, output_path, axis, scale, tile, quiet, precision)
 
@@ -142,8 +152,10 @@ def warn_non_finite(count, where):
               f"minimum by the model, and kept as they were in the output pixels {where}", file=sys.stderr)
 
 
-def across_slices(model_name, input_path, output_path, axis, scale, slice_thickness, profile, minutes,
-                  save_model_path, volume_index, quiet):
+def across_slices(model_name, input_path, output_path, axis, scale, slice_thickness, profile, steps, minutes,
+                  save_model_path, volume_index, quiet, precision="auto"):
+    import dataclasses
+
     from mrisr.storage import load_model, save_model
     from mrisr.through_plane import make_plan, upscale_volume
     from mrisr.upscaling import check_memory
@@ -162,15 +174,17 @@ def across_slices(model_name, input_path, output_path, axis, scale, slice_thickn
     elif save_model_path:
         check_output_path_for_model(save_model_path, input_path)
     plan = make_plan(volume, axis, factor, slice_thickness, profile)
-    check_memory(volume.data.size * plan.profile.factor * (4 + volume.data.dtype.itemsize) + volume.data.size * 8,
+    check_memory(volume.data.size * plan.profile.factor * (8 + volume.data.dtype.itemsize) + volume.data.size * 8,
                  f"upscaling {input_path} across slices by {plan.profile.factor}")
     print(f"{input_path} ({volume.kind}, {'x'.join(map(str, volume.data.shape))}, {volume.data.dtype}): "
           f"{plan.description}")
     started = time.perf_counter()
-    data, model, report, non_finite = upscale_volume(volume, plan, minutes, model, progress=not quiet)
+    recipe = Recipe() if steps is None else dataclasses.replace(Recipe(), steps=steps)
+    data, model, report, non_finite = upscale_volume(volume, plan, recipe, minutes, model, precision,
+                                                     progress=not quiet)
     path = write_volume(volume, data, output_path, plan.axis, plan.profile.factor)
-    learned = (f"learned from the volume in {report.seconds / 60:.1f} min ({report.steps} steps)" if report
-               else f"with {model_name}")
+    learned = (f"learned from the volume in {report.seconds / 60:.1f} min ({report.steps} steps of "
+               f"{1000 * report.step_seconds:.0f} ms, {report.precision})" if report else f"with {model_name}")
     print(f"-> {path} ({'x'.join(map(str, data.shape))}, {data.dtype}), {learned}; "
           f"{time.perf_counter() - started:.0f} s in all")
     if save_model_path and report is not None:

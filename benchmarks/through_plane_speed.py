@@ -1,0 +1,231 @@
+"""Speed of the learning in `upscale.py self` on this machine, and learning per minute against the loop
+as shipped before (benchmarks/legacy_through_plane.py).
+
+    python3 benchmarks/through_plane_speed.py VOLUME [--axis 1] [--factor 4] [--seconds 20]
+        [--quality 10,4] [--out results/through_plane_speed]
+
+VOLUME: an isotropic NIfTI (default: the MNI152 T1 of the demo source), made F times thick along --axis
+(box profile). For float32 and mixed bfloat16, each timed for --seconds: a batch of patches from the
+shipped sampler and from the new one; a step inside the shipped loop (`fit` re-entered on a NumPy round
+of 16 batches), inside the new loop (one `fit` over a stream of batches), and alone (`train_on_batch`
+on one batch: the kernels' time); a forward pass. Each step's FLOPs (Conv2D layers, forward +
+gradients) over its seconds, beside this machine's float32 matmul limit measured in the same run.
+Then the choice of `--mixed-precision auto` (the trial `upscale.py self` runs).
+
+--quality OLD,NEW: the shipped loop in float32 for OLD minutes against the new default with a time
+limit of NEW minutes, both on the thick volume, scored against the original inside the head beside the
+cubic spline (as benchmarks/through_plane.py scores).
+
+Run with TF_ENABLE_ONEDNN_OPTS=0 to see a CPU without native bfloat16: TensorFlow then runs bfloat16
+through its emulation, as it does on an AVX2-only CPU (the report records the variable).
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.machine import FlopLimit, describe_machine, layer_flops  # noqa: E402
+from mrisr.cli import script_main  # noqa: E402
+
+POLICIES = ("float32", "mixed_bfloat16")
+
+
+def timed(function, seconds, at_least=1):
+    """Seconds per call: one untimed call, then calls for `seconds` (at least `at_least` of them)."""
+    function()
+    calls, started = 0, time.perf_counter()
+    while calls < at_least or time.perf_counter() - started < seconds:
+        function()
+        calls += 1
+    return (time.perf_counter() - started) / calls
+
+
+def step_flops(recipe, factor):
+    """Training FLOPs of one step of the recipe's network (a fixed-shape copy of it)."""
+    import keras
+
+    from mrisr.models import through_plane_network
+
+    network = through_plane_network(factor, None, recipe.channels, recipe.blocks, dtype="float32")
+    fixed = keras.Model(keras.Input((recipe.thick_length, recipe.width, 1 + factor)), network.output)
+    shaped = keras.models.clone_model(network, input_tensors=fixed.input)
+    return recipe.batch_size * sum(training for _, _, training in layer_flops(shaped))
+
+
+def measure_policy(policy, volume01, axis, profile, recipe, seconds):
+    import keras
+
+    from benchmarks.legacy_through_plane import PatchSampler as LegacySampler
+    from mrisr.models import through_plane_network
+    from mrisr.through_plane import PatchSampler
+
+    planes = np.moveaxis(volume01, axis, 0)
+    legacy_sampler = LegacySampler(planes, profile, recipe.thick_length, recipe.width)
+    sampler = PatchSampler(planes, profile, recipe.thick_length, recipe.width)
+    batch = recipe.batch_size
+    row = {"policy": policy,
+           "legacy_sampler_ms": 1000 * timed(lambda: legacy_sampler.batch(batch), 2),
+           "sampler_ms": 1000 * timed(lambda: sampler.batch(batch), 2)}
+
+    def compiled():
+        keras.utils.set_random_seed(0)
+        model = through_plane_network(profile.factor, profile.projection(), recipe.channels, recipe.blocks,
+                                      dtype=policy)
+        model.compile(optimizer=keras.optimizers.Adam(recipe.learning_rate), loss=recipe.loss)
+        return model
+
+    try:
+        model = compiled()
+        inputs, targets = sampler.batch(batch)
+        row["kernel_ms"] = 1000 * timed(lambda: model.train_on_batch(inputs, targets), seconds)
+        row["forward_ms"] = 1000 * timed(lambda: model.predict_on_batch(inputs), seconds / 2)
+        model = compiled()
+        rounds = legacy_sampler.batch(16 * batch)  # the shipped loop: fit re-entered on 16 batches
+
+        def legacy_round():
+            model.fit(*rounds, batch_size=batch, epochs=1, verbose=0)
+
+        row["legacy_loop_ms"] = 1000 * timed(legacy_round, seconds) / 16
+        model = compiled()
+
+        def stream():
+            while True:
+                yield sampler.batch(batch)
+
+        steps = max(4, int(seconds / (row["kernel_ms"] / 1000)))
+        model.fit(stream(), steps_per_epoch=2, epochs=1, verbose=0, shuffle=False)  # compile
+        started = time.perf_counter()
+        model.fit(stream(), steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)
+        row["loop_ms"] = 1000 * (time.perf_counter() - started) / steps
+    except Exception as error:  # a precision this machine's kernels cannot run
+        row["failed"] = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+    return row
+
+
+def auto_choice(volume01, axis, profile, recipe):
+    import keras
+
+    from mrisr.models import through_plane_network
+    from mrisr.precision import measured_policy
+    from mrisr.through_plane import PatchSampler
+
+    sampler = PatchSampler(np.moveaxis(volume01, axis, 0), profile, recipe.thick_length, recipe.width)
+    said = []
+
+    def trial(policy):
+        model = through_plane_network(profile.factor, profile.projection(), recipe.channels, recipe.blocks,
+                                      dtype=policy)
+        model.compile(optimizer=keras.optimizers.Adam(recipe.learning_rate), loss=recipe.loss)
+        inputs, targets = sampler.batch(recipe.batch_size)
+        return lambda: model.train_on_batch(inputs, targets)
+
+    policy, seconds = measured_policy(trial, "a training step", said.append)
+    return {"policy": policy, "step_ms": 1000 * seconds, "said": said[0]}
+
+
+def quality(truth, thick, axis, profile, minutes_old, minutes_new):
+    from benchmarks.legacy_through_plane import train_network as legacy_train
+    from benchmarks.through_plane import Scorer
+    from mrisr.through_plane import apply_network, normalise, spline_upsample, train_network
+
+    scorer = Scorer(truth)
+    spline = scorer(spline_upsample(thick, axis, profile.factor))[0]
+    volume01, low, span = normalise(thick)
+    rows = []
+    for name, minutes in (("shipped loop, float32", minutes_old), ("new default", minutes_new)):
+        if name.startswith("shipped"):
+            model, (seconds, steps, _) = legacy_train(volume01, axis, profile, minutes, precision="float32",
+                                                      progress=False)
+            policy = "float32"
+        else:
+            model, report = train_network(volume01, axis, profile, minutes=minutes, progress=False)
+            seconds, steps, policy = report.seconds, report.steps, report.precision
+        thin = apply_network(model, volume01, axis, profile.factor, progress=False) * span + low
+        psnr, ssim = scorer(thin)
+        rows.append({"loop": name, "minutes_limit": minutes, "seconds": round(seconds, 1), "steps": steps,
+                     "precision": policy, "psnr": round(psnr, 3), "ssim": round(ssim, 4),
+                     "gain_over_spline": round(psnr - spline, 3)})
+        print(f"  {name:<22} {minutes:5g} min limit: {steps:6d} steps in {seconds:5.0f} s ({policy}), "
+              f"PSNR {psnr:.2f} dB, {psnr - spline:+.2f} dB over the cubic spline ({spline:.2f})", flush=True)
+    return {"spline_psnr": round(spline, 3), "runs": rows}
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("volume", nargs="?", default=None, help="isotropic NIfTI (default: the MNI152 T1)")
+    parser.add_argument("--axis", type=int, default=1, choices=(0, 1, 2), help="the axis made thick (default 1)")
+    parser.add_argument("--factor", type=int, default=4, help="thin slices per thick slice (default 4)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="timing per measurement (default 20)")
+    parser.add_argument("--quality", default=None, metavar="OLD,NEW",
+                        help="also compare the gain: the shipped loop for OLD minutes, the new default for NEW")
+    parser.add_argument("--out", default="results/through_plane_speed", help="folder of the report")
+    return parser
+
+
+@script_main
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    import nibabel
+
+    from benchmarks.through_plane import thick_volume
+    from mrisr.cli import parse_int_list
+    from mrisr.sources import demo_data_path
+    from mrisr.through_plane import Recipe, SliceProfile, normalise
+
+    path = Path(args.volume) if args.volume else Path(demo_data_path())
+    image = nibabel.load(path)
+    data = np.asarray(image.dataobj, np.float32)
+    profile, recipe = SliceProfile(args.factor), Recipe()
+    truth, thick, _ = thick_volume(image, data, args.axis, profile)
+    volume01, _, _ = normalise(thick)
+    machine = describe_machine()
+    limit = FlopLimit()
+    flops = step_flops(recipe, args.factor)
+    print(f"{machine}\n{path.name} made x{args.factor} thick along axis {args.axis}; recipe {recipe}")
+    print(f"one step: {flops / 1e9:.1f} GFLOP (Conv2D layers, forward and gradients)")
+    rows = []
+    for policy in POLICIES:
+        row = measure_policy(policy, volume01, args.axis, profile, recipe, args.seconds)
+        limit.measure()
+        rows.append(row)
+    print(limit.describe())
+    print(f"{'policy':<16} {'where':<28} {'ms/step':>8} {'steps/min':>10} {'samples/s':>10} {'GFLOP/s':>8} "
+          f"{'of limit':>9}")
+    for row in rows:
+        if "failed" in row:
+            print(f"{row['policy']:<16} failed: {row['failed']}")
+            continue
+        for key, where in (("legacy_loop_ms", "shipped loop (fit per round)"), ("loop_ms", "new loop (one fit)"),
+                           ("kernel_ms", "train_on_batch alone")):
+            seconds = row[key] / 1000
+            row[key.replace("_ms", "_gflops")] = flops / seconds / 1e9
+            print(f"{row['policy']:<16} {where:<28} {row[key]:8.1f} {60 / seconds:10.0f} "
+                  f"{recipe.batch_size / seconds:10.0f} {flops / seconds / 1e9:8.0f} "
+                  f"{flops / seconds / 1e9 / limit.best:9.0%}")
+        print(f"{'':<16} forward {row['forward_ms']:.1f} ms; a batch of patches: shipped sampler "
+              f"{row['legacy_sampler_ms']:.1f} ms, new {row['sampler_ms']:.1f} ms")
+    choice = auto_choice(volume01, args.axis, profile, recipe)
+    print(f"--mixed-precision auto on this machine: {choice['said']}")
+    report = {"machine": machine, "volume": path.name, "axis": args.axis, "factor": args.factor,
+              "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS"), "recipe": recipe.__dict__,
+              "step_gflop": flops / 1e9, "matmul_limit_gflops": limit.best, "policies": rows, "auto": choice}
+    if args.quality:
+        minutes_old, minutes_new = parse_int_list(args.quality, "--quality", count=2)
+        print(f"learning per minute on {path.name} x{args.factor} along axis {args.axis}:")
+        report["quality"] = quality(truth, thick, args.axis, profile, minutes_old, minutes_new)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    name = "through_plane_speed" + ("_no_onednn" if os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0" else "")
+    (out / f"{name}.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
+    print(f"Wrote {out / f'{name}.json'}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
