@@ -45,7 +45,7 @@ demo: venv
 	  --out-dir $(DEMO_DIR)/VisualResults --with-bicubic
 	@echo "== upscale.py: the whole MNI152 T1 volume (NIfTI, 189 axial slices) x2 with the shipped DEMO weights =="
 	$(PY) upscale.py pretrained/demo_espcn_x2.keras \
-	  "$$($(PY) -c 'from mrisr.sources import demo_data_path; print(demo_data_path())')" \
+	  "$$($(PY) -c 'from mrisr.paper.sources import demo_data_path; print(demo_data_path())')" \
 	  $(DEMO_DIR)/mni152_t1_x2.nii.gz --axis 2
 	@echo "== upscale.py self: the MNI152 volume made 4 mm thick along one axis, restored across slices (90 s of learning) =="
 	$(PY) benchmarks/through_plane.py --factor 4 --axes 2 --minutes 1.5 --figure --out $(DEMO_DIR)/through_plane

@@ -59,12 +59,11 @@ def measure(jit, steps):
     """The three figures on the backend this process runs (KERAS_BACKEND)."""
     import keras
 
-    from mrisr.gan import GANSettings, build_gan
-    from mrisr.losses import mse_loss
-    from mrisr.models import paper_cnn
-    from mrisr.training import CNNSettings, make_optimizer
-    from mrisr.upscaling import ConvolutionalUpscaler, receptive_margin
-    from mrisr.models import edsr_network
+    from mrisr.nets.losses import mse_loss
+    from mrisr.nets.models import edsr_network, paper_cnn
+    from mrisr.paper.gan import GANSettings, build_gan
+    from mrisr.paper.training import CNNSettings, make_optimizer
+    from mrisr.scans.upscaling import ConvolutionalUpscaler, receptive_margin
 
     rng = np.random.default_rng(0)
     result = {}

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-
-from mrisr.crops import extract_crops  # noqa: E402
-from mrisr.sources import read_kaggle  # noqa: E402
+from mrisr.paper.crops import extract_crops  # noqa: E402
+from mrisr.paper.sources import read_kaggle  # noqa: E402
 
 
 def make_kaggle_set(folder, count, seed=0):

@@ -23,14 +23,12 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 import time
+from pathlib import Path
 
 import numpy as np
 
-
-from benchmarks.machine import (FlopLimit, conv_kernel_seconds, conv_layers, copy_gbps, layer_flops,
-                     step_timer)
+from benchmarks.machine import FlopLimit, conv_kernel_seconds, conv_layers, copy_gbps, layer_flops, step_timer
 
 PAIRS, BATCH = 2450, 128
 VARIANTS = ("plain loop (predict + 2 x train_on_batch)", "fit, one train_step (the default here)",
@@ -73,7 +71,7 @@ def plain_loop_steps(generator, discriminator, inputs, targets, steps):
     """The authors' loop: predict, then two train_on_batch calls per step."""
     import keras
 
-    from mrisr.gan import rmsprop
+    from mrisr.paper.gan import rmsprop
 
     discriminator.compile(optimizer=rmsprop(2e-4, 6e-8), loss="binary_crossentropy")
     discriminator.trainable = False
@@ -97,7 +95,7 @@ def plain_loop_steps(generator, discriminator, inputs, targets, steps):
 def fit_steps(settings, inputs, targets, steps):
     import tensorflow as tf
 
-    from mrisr.gan import build_gan
+    from mrisr.paper.gan import build_gan
 
     gan = build_gan(settings)
     dataset = tf.data.Dataset.from_tensors((inputs, targets)).repeat()
@@ -108,8 +106,8 @@ def fit_steps(settings, inputs, targets, steps):
 
 
 def child(variant, strides, steps):
-    from mrisr.gan import GANSettings
-    from mrisr.models import paper_discriminator, paper_generator
+    from mrisr.nets.models import paper_discriminator, paper_generator
+    from mrisr.paper.gan import GANSettings
 
     rng = np.random.default_rng(0)
     inputs = rng.random((BATCH, 25, 25, 4), dtype=np.float32)
@@ -145,7 +143,7 @@ def main():
         child(args.child, tuple(int(s) for s in args.strides.split(",")), args.steps)
         return
 
-    from mrisr.models import paper_discriminator, paper_generator
+    from mrisr.nets.models import paper_discriminator, paper_generator
 
     print("Machine (measured now):")
     limit = FlopLimit()

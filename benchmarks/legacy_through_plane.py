@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from mrisr.errors import UserError
-from mrisr.through_plane import degrade, network_input
+from mrisr.scans.through_plane import degrade, network_input
 
 
 class PatchSampler:
@@ -85,8 +85,8 @@ def train_network(volume01, axis, profile, minutes=5.0, pitch_ratios=(1.0, 1.0),
     import keras
     from tqdm import tqdm
 
-    from mrisr.models import through_plane_network
-    from mrisr.runs import TimeLimit, TrainingDiverged, check_finite_epoch
+    from mrisr.core.callbacks import TimeLimit, TrainingDiverged, check_finite_epoch
+    from mrisr.nets.models import through_plane_network
 
     keras.utils.set_random_seed(seed)
     planes = np.moveaxis(volume01, axis, 0)

@@ -29,8 +29,8 @@ def measure(pairs, repeats):
     import keras
 
     from benchmarks.machine import step_timer
-    from mrisr.datasets import PairBatches
-    from mrisr.models import build_cnn
+    from mrisr.nets.models import build_cnn
+    from mrisr.paper.datasets import PairBatches
 
     rng = np.random.default_rng(0)
     high = rng.random((pairs, 50, 50, 4), dtype=np.float32)

@@ -27,7 +27,7 @@ def describe_machine():
     try:
         import keras
 
-        from mrisr.precision import gpu_count
+        from mrisr.core.precision import gpu_count
 
         gpus = gpu_count()
         versions = f", Keras {keras.__version__} on {keras.backend.backend()}"

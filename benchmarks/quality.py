@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-
-from mrisr.cli import UserError, script_main  # noqa: E402
-from mrisr.losses import EXTRA_LOSS_SETUPS  # noqa: E402
+from mrisr.commands.cli import script_main
+from mrisr.errors import UserError  # noqa: E402
+from mrisr.nets.losses import EXTRA_LOSS_SETUPS  # noqa: E402
 
 # The paper's published models on its CNN test split, measured from their published predictions
 # with this protocol (../shared/data/brain-tumor-crops/README.md). Not re-measured here.
@@ -96,8 +96,8 @@ def table(rows):
 
 
 def demo_crops(out_dir, given):
-    from mrisr.crops import extract_crops
-    from mrisr.sources import read_demo
+    from mrisr.paper.crops import extract_crops
+    from mrisr.paper.sources import read_demo
 
     if given:
         return Path(given)
@@ -109,7 +109,7 @@ def demo_crops(out_dir, given):
 
 
 def train_job(job, crops, split, budget, models_dir, batch_size, limit):
-    from mrisr.training import CNNSettings, train_cnn
+    from mrisr.paper.training import CNNSettings, train_cnn
 
     settings = CNNSettings(
         loss_setup=job.loss, arch=job.arch, epochs=100_000, patience=100_000, batch_size=batch_size,
@@ -123,8 +123,8 @@ def train_job(job, crops, split, budget, models_dir, batch_size, limit):
 
 
 def evaluate_on(model, crop_set, self_ensemble=False):
-    from mrisr.evaluation import predict
-    from mrisr.metrics import bicubic_upscale, score_images
+    from mrisr.nets.metrics import bicubic_upscale, score_images
+    from mrisr.paper.evaluation import predict
 
     predictions = predict(model, crop_set.inputs, self_ensemble=self_ensemble)
     bicubic = bicubic_upscale(crop_set.inputs, crop_set.targets.shape[1])
@@ -132,7 +132,7 @@ def evaluate_on(model, crop_set, self_ensemble=False):
 
 
 def sample_figure(path, test_set, predictions, bicubic, model_scores, bicubic_scores, name, title):
-    from mrisr.plots import plot_comparison_with_errors
+    from mrisr.paper.plots import plot_comparison_with_errors
 
     picks = np.linspace(0, len(test_set) - 1, 4).round().astype(int)[:4]
     notes = [["", f"{bicubic_scores.psnr[k]:.2f} dB", f"{model_scores.psnr[k]:.2f} dB", "", "", ""] for k in picks]
@@ -165,9 +165,9 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.budget_minutes <= 0:
         raise UserError("--budget-minutes must be positive")
-    from mrisr.crops import make_pairs, read_crops
-    from mrisr.provenance import choose_test_set
-    from mrisr.splits import SplitOptions, make_split, split_crop_set
+    from mrisr.paper.crops import make_pairs, read_crops
+    from mrisr.paper.provenance import choose_test_set
+    from mrisr.paper.splits import SplitOptions, make_split, split_crop_set
 
     out_dir = Path(args.out)
     models_dir = out_dir / "models"
@@ -285,7 +285,7 @@ def write_report(out_dir, sections, record, args, seconds):
                   f"Consistent pairs x2. Real-trained model on all {count} crops of the demo source (MNI152 "
                   "template, a different scanner and contrast), and a model trained on the demo crops only, on "
                   "the real test split.", "", table(rows), ""]
-    from mrisr.storage import atomic_write
+    from mrisr.core.files import atomic_write
 
     atomic_write(out_dir / "RESULTS.md", lambda temporary: Path(temporary).write_text("\n".join(lines)))
     atomic_write(out_dir / "results.json",

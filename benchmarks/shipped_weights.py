@@ -20,9 +20,121 @@ from pathlib import Path
 
 import numpy as np
 
-from mrisr.cli import UserError, script_main
+from mrisr.commands.cli import script_main
+from mrisr.errors import UserError
+from mrisr.nets.shipped import DATA_ATTRIBUTION, DATA_LICENCE
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+# Shipping: the provenance block and the choice on validation (moved here from the package: only
+# this benchmark ships weights).
+
+def provenance(history, validation, test, bicubic_test, chosen_from, test_split_file):
+    """The record that goes beside shipped weights trained on the real crops (JSON-friendly)."""
+    data = history.get("data") or {}
+    return {
+        "data": {
+            "attribution": DATA_ATTRIBUTION,
+            "licence": DATA_LICENCE,
+            "source": "figshare article 1512427 (also on Kaggle as 'Brain Tumor .npy'): 3064 T1-weighted "
+                      "contrast-enhanced slices of 233 patients",
+            "crops": "the tumour crops made by extract_crops.py (25x25 and 50x50 'bone' RGBA PNGs); the "
+                     "networks see the 50x50 crops' grey value and their area-averaged downsample "
+                     "(consistent pairs)",
+            "crop_count": data.get("crop_count"),
+            "fingerprint": data.get("fingerprint"),
+            "split": (f"the paper's test split ({Path(test_split_file).name}, model CNN) held out; the rest split "
+                      "8:1 into training and validation per class"),
+            "train_crops": len(data.get("split", {}).get("train", ())),
+            "validation_crops": len(data.get("split", {}).get("validation", ())),
+            "test_crops": len(data.get("split", {}).get("test", ())),
+        },
+        "recipe": {key: history.get("settings", {}).get(key) for key in (
+            "arch", "loss_setup", "pairs", "scale", "batch_size", "learning_rate", "lr_schedule", "augment", "ema",
+            "time_limit_minutes", "seed")},
+        "parameters": history.get("parameters"),
+        "training_minutes": round(history.get("training_seconds", 0.0) / 60, 1),
+        "epochs": len(history.get("history", {}).get("epoch", ())),
+        "versions": history.get("versions"),
+        "chosen_on_validation_from": chosen_from,
+        "validation": validation,
+        "test": test,
+        "bicubic_test": bicubic_test,
+    }
+
+
+def consistent_scores(model, crop_set, crop_indices, scale):
+    """Mean PSNR/SSIM of `model` and of bicubic on consistent pairs of the given crops."""
+    from mrisr.nets.metrics import bicubic_upscale, score_images
+    from mrisr.paper.crops import make_pairs
+    from mrisr.paper.evaluation import predict
+
+    pairs = make_pairs(crop_set.subset(crop_indices), "consistent", scale)
+    model_scores = score_images(pairs.targets, predict(model, pairs.inputs))
+    bicubic_scores = score_images(pairs.targets, bicubic_upscale(pairs.inputs, pairs.targets.shape[1]))
+    def figures(scores):
+        return {"psnr": round(float(scores.mean_psnr), 3), "ssim": round(float(scores.mean_ssim), 4),
+                "images": len(pairs.targets)}
+    return figures(model_scores), figures(bicubic_scores)
+
+
+def without_local_paths(value, folder):
+    """`value` (JSON-like) with this machine's path of `folder` replaced by the folder's name."""
+    if isinstance(value, dict):
+        return {key: without_local_paths(item, folder) for key, item in value.items()}
+    if isinstance(value, list):
+        return [without_local_paths(item, folder) for item in value]
+    if isinstance(value, str):
+        for spelling in sorted({str(Path(folder).resolve()), str(folder)}, key=len, reverse=True):
+            value = value.replace(spelling, Path(folder).resolve().name)
+        return value
+    return value
+
+
+def ship_weights(candidates, crops_folder, scale, test_split_file, destination, say=print):
+    """Choose the best of `candidates` (consistent-pair models trained on `crops_folder` with the
+    paper's test split held out) on validation PSNR, and save it to `destination` without its
+    optimizer, with its history and a provenance record (data attribution, recipe, validation and
+    test figures) beside it. Returns the provenance."""
+    from mrisr.core.files import load_json, save_json
+    from mrisr.core.model_files import save_model
+    from mrisr.nets.loading import load_model
+    from mrisr.paper.crops import read_crops
+    from mrisr.paper.provenance import history_path_for
+    from mrisr.paper.splits import read_test_split_file, split_from_record
+
+    crop_set = read_crops(crops_folder)
+    paper_test = set(int(i) for i in read_test_split_file(test_split_file, "CNN"))
+    chosen = None
+    for path in candidates:
+        history = load_json(history_path_for(path))
+        data = history.get("data") or {}
+        if (data.get("pairs"), data.get("scale")) != ("consistent", scale):
+            raise UserError(f"{path} was not trained on consistent pairs at x{scale}")
+        if data.get("fingerprint") != crop_set.fingerprint:
+            raise UserError(f"{path} was trained on other crops than {crops_folder}")
+        split = split_from_record(data["split"])
+        if set(split.test.tolist()) != paper_test:
+            raise UserError(f"{path} did not hold out the paper's test split ({test_split_file})")
+        model = load_model(path)
+        validation, _ = consistent_scores(model, crop_set, split.validation, scale)
+        say(f"{path}: validation PSNR {validation['psnr']:.3f} dB, SSIM {validation['ssim']:.4f}")
+        if chosen is None or validation["psnr"] > chosen[2]["psnr"]:
+            chosen = (path, model, validation, history, split)
+    path, model, validation, history, split = chosen
+    test, bicubic_test = consistent_scores(model, crop_set, split.test, scale)
+    say(f"chosen {path}: test PSNR {test['psnr']:.3f} dB (bicubic {bicubic_test['psnr']:.3f}), "
+        f"SSIM {test['ssim']:.4f} (bicubic {bicubic_test['ssim']:.4f})")
+    destination = Path(destination)
+    record = provenance(history, validation, test, bicubic_test, [str(Path(c).name) for c in candidates],
+                        test_split_file)
+    history = {**history, "model": destination.name, "provenance": record}
+    history["data"] = {**history["data"], "crops": "brain-tumor-crops (extract_crops.py on figshare 1512427)"}
+    history = without_local_paths(history, crops_folder)
+    save_model(model, destination, include_optimizer=False)
+    save_json(history_path_for(destination), history)
+    return record
 
 
 def build_parser():
@@ -47,7 +159,7 @@ def mni152_slices(scale, minimum_head=0.10):
     multiple of `scale`, in [0, 1] by the volume's range."""
     import nibabel
 
-    from mrisr.sources import demo_data_path
+    from mrisr.paper.sources import demo_data_path
 
     image = nibabel.load(str(demo_data_path()))
     volume = np.asarray(image.dataobj, dtype=np.float64)
@@ -86,8 +198,7 @@ def whole_slice_scores(models, scale, work):
 
 
 def crop_scores(models, crop_set, test_indices, scale):
-    from mrisr.pretrained import consistent_scores
-    from mrisr.storage import load_model
+    from mrisr.nets.loading import load_model
 
     results = {}
     for model in models:
@@ -97,21 +208,21 @@ def crop_scores(models, crop_set, test_indices, scale):
 
 
 def resolve(model):
-    from mrisr.pretrained import resolve_model
+    from mrisr.nets.shipped import resolve_model
 
     return resolve_model(model)
 
 
 def model_scale(model):
-    from mrisr.upscaling import load_upscaler
+    from mrisr.scans.upscaling import load_upscaler
 
     return load_upscaler(model).scale
 
 
 def demo_test_set(work):
-    from mrisr.crops import extract_crops, read_crops
-    from mrisr.sources import read_demo
-    from mrisr.splits import make_split
+    from mrisr.paper.crops import extract_crops, read_crops
+    from mrisr.paper.sources import read_demo
+    from mrisr.paper.splits import make_split
 
     folder = work / "demo_crops"
     extract_crops(read_demo(), folder, progress=False)
@@ -120,7 +231,7 @@ def demo_test_set(work):
 
 
 def ship(specs, crops, test_split):
-    from mrisr.pretrained import pretrained_folder, ship_weights
+    from mrisr.nets.shipped import pretrained_folder
 
     for spec in specs:
         scale, _, paths = spec.partition("=")
@@ -165,8 +276,8 @@ def main(argv=None):
         work = Path(work)
         parts = {}
         if args.crops:
-            from mrisr.crops import read_crops
-            from mrisr.splits import read_test_split_file
+            from mrisr.paper.crops import read_crops
+            from mrisr.paper.splits import read_test_split_file
 
             parts["a"] = (read_crops(args.crops), read_test_split_file(test_split, "CNN"))
         parts["b"] = demo_test_set(work)
@@ -182,7 +293,7 @@ def main(argv=None):
             print(f"x{scale} measured ({time.perf_counter() - started:.0f} s)", flush=True)
     report = table(results, models)
     print(report)
-    from mrisr.storage import atomic_write, save_json
+    from mrisr.core.files import atomic_write, save_json
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

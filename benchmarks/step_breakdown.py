@@ -39,9 +39,9 @@ def wait(result):
 def cnn_parts(jit, steps):
     import keras
 
-    from mrisr.losses import mse_loss
-    from mrisr.models import paper_cnn
-    from mrisr.training import CNNSettings, make_optimizer
+    from mrisr.nets.losses import mse_loss
+    from mrisr.nets.models import paper_cnn
+    from mrisr.paper.training import CNNSettings, make_optimizer
 
     rng = np.random.default_rng(0)
     model = paper_cnn()
@@ -65,7 +65,7 @@ def cnn_parts(jit, steps):
 
 
 def gan_parts(jit, steps):
-    from mrisr.gan import GANSettings, build_gan
+    from mrisr.paper.gan import GANSettings, build_gan
 
     rng = np.random.default_rng(0)
     gan = build_gan(GANSettings(xla=jit))

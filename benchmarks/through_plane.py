@@ -24,12 +24,13 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from mrisr.cli import UserError, parse_int_list, script_main  # noqa: E402
+from mrisr.commands.cli import parse_int_list, script_main
+from mrisr.errors import UserError  # noqa: E402
 
 
 def thick_volume(image, data, axis, profile):
     """The thick volume and its affine: the original cut to a multiple of F along `axis`, degraded."""
-    from mrisr.through_plane import degrade
+    from mrisr.scans.through_plane import degrade
 
     factor = profile.factor
     count = data.shape[axis] // factor * factor
@@ -42,7 +43,7 @@ def thick_volume(image, data, axis, profile):
 
 
 def baselines(thick, axis, factor):
-    from mrisr.through_plane import spline_upsample
+    from mrisr.scans.through_plane import spline_upsample
 
     thick = np.moveaxis(thick, axis, 0)
     count = thick.shape[0]
@@ -94,7 +95,7 @@ def run_self(thick_path, out_path, minutes, thickness=None, profile="box", quiet
 
 def figure(path, truth, thick_nearest, spline, ours, axis, scorer, title):
     """One coronal and one sagittal plane: thick input, cubic spline, ours, truth, and the error maps."""
-    from mrisr.plots import save_figure, _pyplot
+    from mrisr.paper.plots import _pyplot, save_figure
 
     plt = _pyplot()
     planes = [a for a in (1, 0, 2) if a != axis]  # the two planes that contain the slice axis (coronal
@@ -137,8 +138,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     import nibabel
 
-    from mrisr.sources import demo_data_path
-    from mrisr.through_plane import SliceProfile
+    from mrisr.paper.sources import demo_data_path
+    from mrisr.scans.through_plane import SliceProfile
 
     path = Path(args.volume) if args.volume else Path(demo_data_path())
     image = nibabel.load(path)
@@ -192,7 +193,7 @@ def main(argv=None):
                                  f"{path.name}: {name}; PSNR spline {spline:.2f} dB, ours "
                                  f"{scores['ours (self)'][0]:.2f} dB")
                 print(f"Wrote {picture}")
-    from mrisr.storage import save_json
+    from mrisr.core.files import save_json
 
     save_json(out_dir / "through_plane.json", {"volume": str(path.name), "records": records})
     box = [r for r in records if r["profile"] == "box" and not r["thickness"]]

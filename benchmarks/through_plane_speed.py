@@ -32,7 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.machine import FlopLimit, describe_machine, layer_flops  # noqa: E402
-from mrisr.cli import script_main  # noqa: E402
+from mrisr.commands.cli import script_main  # noqa: E402
 
 POLICIES = ("float32", "mixed_bfloat16")
 
@@ -51,7 +51,7 @@ def step_flops(recipe, factor):
     """Training FLOPs of one step of the recipe's network (a fixed-shape copy of it)."""
     import keras
 
-    from mrisr.models import through_plane_network
+    from mrisr.nets.models import through_plane_network
 
     network = through_plane_network(factor, None, recipe.channels, recipe.blocks, dtype="float32")
     fixed = keras.Model(keras.Input((recipe.thick_length, recipe.width, 1 + factor)), network.output)
@@ -63,8 +63,8 @@ def measure_policy(policy, volume01, axis, profile, recipe, seconds):
     import keras
 
     from benchmarks.legacy_through_plane import PatchSampler as LegacySampler
-    from mrisr.models import through_plane_network
-    from mrisr.through_plane import PatchSampler
+    from mrisr.nets.models import through_plane_network
+    from mrisr.scans.through_plane import PatchSampler
 
     planes = np.moveaxis(volume01, axis, 0)
     legacy_sampler = LegacySampler(planes, profile, recipe.thick_length, recipe.width)
@@ -112,9 +112,9 @@ def measure_policy(policy, volume01, axis, profile, recipe, seconds):
 def auto_choice(volume01, axis, profile, recipe):
     import keras
 
-    from mrisr.models import through_plane_network
-    from mrisr.precision import measured_policy
-    from mrisr.through_plane import PatchSampler
+    from mrisr.core.precision import measured_policy
+    from mrisr.nets.models import through_plane_network
+    from mrisr.scans.through_plane import PatchSampler
 
     sampler = PatchSampler(np.moveaxis(volume01, axis, 0), profile, recipe.thick_length, recipe.width)
     said = []
@@ -133,7 +133,7 @@ def auto_choice(volume01, axis, profile, recipe):
 def quality(truth, thick, axis, profile, minutes_old, minutes_new):
     from benchmarks.legacy_through_plane import train_network as legacy_train
     from benchmarks.through_plane import Scorer
-    from mrisr.through_plane import apply_network, normalise, spline_upsample, train_network
+    from mrisr.scans.through_plane import apply_network, normalise, spline_upsample, train_network
 
     scorer = Scorer(truth)
     spline = scorer(spline_upsample(thick, axis, profile.factor))[0]
@@ -175,9 +175,9 @@ def main(argv=None):
     import nibabel
 
     from benchmarks.through_plane import thick_volume
-    from mrisr.cli import parse_int_list
-    from mrisr.sources import demo_data_path
-    from mrisr.through_plane import Recipe, SliceProfile, normalise
+    from mrisr.commands.cli import parse_int_list
+    from mrisr.paper.sources import demo_data_path
+    from mrisr.scans.through_plane import Recipe, SliceProfile, normalise
 
     path = Path(args.volume) if args.volume else Path(demo_data_path())
     image = nibabel.load(path)

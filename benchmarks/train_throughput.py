@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 from benchmarks.machine import FlopLimit, copy_gbps, layer_flops, median_seconds, step_timer
 
 VARIANTS = {
@@ -89,9 +88,9 @@ def step_part_seconds(model, batch_size):
 
 def child(variant, batch_size, steps):
     """Measure one variant in this process and print its seconds per step as JSON."""
-    from mrisr.losses import mse_loss
-    from mrisr.models import paper_cnn
-    from mrisr.training import CNNSettings, make_optimizer
+    from mrisr.nets.losses import mse_loss
+    from mrisr.nets.models import paper_cnn
+    from mrisr.paper.training import CNNSettings, make_optimizer
 
     rng = np.random.default_rng(0)
     inputs = rng.random((batch_size * 4, 25, 25, 4), dtype=np.float32)
@@ -123,7 +122,7 @@ def main():
         child(args.child, args.batch_size, args.steps)
         return
 
-    from mrisr.models import paper_cnn
+    from mrisr.nets.models import paper_cnn
 
     print("Machine (measured now):")
     limit = FlopLimit()

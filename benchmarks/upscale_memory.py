@@ -17,14 +17,13 @@ import time
 import numpy as np
 
 
-
 def peak_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
 
 
 def child(size, model_name):
-    from mrisr import models
-    from mrisr.upscaling import FixedSizeUpscaler, upscale_pixels
+    from mrisr.nets import models
+    from mrisr.scans.upscaling import FixedSizeUpscaler, upscale_pixels
 
     model = models.paper_generator() if model_name == "generator" else models.paper_cnn()
     upscaler = FixedSizeUpscaler(model, model_name)

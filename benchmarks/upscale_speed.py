@@ -11,13 +11,12 @@ import argparse
 
 import numpy as np
 
-
 from benchmarks.machine import matmul_gflops, median_seconds  # noqa: E402
 
 
 def upscalers(tile):
-    from mrisr import models
-    from mrisr.upscaling import BicubicUpscaler, ConvolutionalUpscaler, FixedSizeUpscaler, receptive_margin
+    from mrisr.nets import models
+    from mrisr.scans.upscaling import BicubicUpscaler, ConvolutionalUpscaler, FixedSizeUpscaler, receptive_margin
 
     yield "bicubic (NumPy, OpenCV kernel)", "-", BicubicUpscaler(2)
     for arch in ("espcn", "edsr"):

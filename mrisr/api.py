@@ -13,13 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from mrisr.cli import UserError
+from mrisr.errors import UserError
 
 
 def load_upscaler(model="mri-x2", scale=None, tile=192):
     """An upscaler to reuse across calls: shipped weights by short name (`mri-x2`, `mri-x4`,
     `demo-x2`), a .keras file trained here, or `bicubic`."""
-    from mrisr import upscaling
+    from mrisr.scans import upscaling
 
     return upscaling.load_upscaler(str(model), scale, tile)
 
@@ -32,7 +32,7 @@ def upscale(data, model="mri-x2", scale=None, axis=2, tile=192, progress=False):
     new voxels tile the old ones, the header and data type kept). Arrays come back in their data
     type and intensity range; NaN and infinite values stay where they were. `model`: as in
     load_upscaler, or an upscaler it returned."""
-    from mrisr.upscaling import Upscaler, upscale_pixels
+    from mrisr.scans.upscaling import Upscaler, upscale_pixels
 
     upscaler = model if isinstance(model, Upscaler) else load_upscaler(model, scale, tile)
     if hasattr(data, "affine") and hasattr(data, "dataobj"):
@@ -49,7 +49,7 @@ def upscale(data, model="mri-x2", scale=None, axis=2, tile=192, progress=False):
 
 
 def _upscale_nifti(image, upscaler, axis, progress):
-    from mrisr.medical_io import upscaled_nifti
+    from mrisr.scans.medical_io import upscaled_nifti
 
     data = np.asanyarray(image.dataobj)
     if data.ndim == 2:
@@ -74,7 +74,7 @@ def upscale_file(input_path, output_path, model="mri-x2", scale=None, axis=None,
 
 def read_crops(folder, limit=None):
     """A crop folder made by extract_crops.py, as a CropSet (inputs and targets float32 RGBA in [0, 1])."""
-    from mrisr import crops
+    from mrisr.paper import crops
 
     return crops.read_crops(folder, limit)
 
@@ -82,8 +82,8 @@ def read_crops(folder, limit=None):
 def evaluate(model, crops_folder, pairs=None, scale=None, out_dir=None, self_ensemble=False):
     """What `CNN.py evaluate` does: the model's recorded test set (or the paper's split of other
     crops) scored beside bicubic; returns an Evaluation (per-image and mean PSNR/SSIM)."""
-    from mrisr.evaluation import evaluate_model_file
-    from mrisr.splits import SplitOptions
+    from mrisr.paper.evaluation import evaluate_model_file
+    from mrisr.paper.splits import SplitOptions
 
     return evaluate_model_file(str(model), crops_folder, SplitOptions(), "model", pairs=pairs, scale=scale,
                                out_dir=out_dir, self_ensemble=self_ensemble)

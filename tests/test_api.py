@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import mrisr
-from mrisr.cli import UserError
+from mrisr.errors import UserError
 from tests.conftest import make_crop_folder
 
 
@@ -35,7 +35,7 @@ def test_shipped_weights_by_name_and_an_upscaler_reused():
 def test_a_nifti_image_comes_back_with_its_header_and_tiling_affine(tmp_path):
     import nibabel
 
-    from mrisr.medical_io import upscaled_affine
+    from mrisr.scans.medical_io import upscaled_affine
 
     affine = np.diag([0.9, 0.9, 5.0, 1.0])
     image = nibabel.Nifti1Image(np.random.default_rng(2).integers(0, 500, (10, 12, 3)).astype(np.int16), affine)
@@ -52,8 +52,8 @@ def test_a_nifti_image_comes_back_with_its_header_and_tiling_affine(tmp_path):
 
 
 def test_read_crops_and_evaluate(tmp_path, capsys):
-    from mrisr.models import build_cnn
-    from mrisr.storage import save_model
+    from mrisr.core.model_files import save_model
+    from mrisr.nets.models import build_cnn
 
     crops = mrisr.read_crops(make_crop_folder(tmp_path / "crops", count=12, sizes=(8, 16)))
     assert crops.inputs.shape == (12, 8, 8, 4) and crops.targets.shape == (12, 16, 16, 4)

@@ -11,8 +11,8 @@ import keras
 import numpy as np
 import pytest
 
-from mrisr import models
-from mrisr.storage import save_model
+from mrisr.core.model_files import save_model
+from mrisr.nets import models
 
 pytestmark = pytest.mark.backend
 
@@ -24,7 +24,7 @@ LOAD_AND_PREDICT = """
 import json, sys
 import numpy as np
 import keras
-from mrisr.storage import load_model
+from mrisr.nets.loading import load_model
 assert keras.backend.backend() == sys.argv[1]
 for name in json.loads(sys.argv[2]):
     model = load_model(f"{sys.argv[3]}/{name}.keras")

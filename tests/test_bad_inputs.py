@@ -29,9 +29,9 @@ def snapshot(folder):
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
     """Crops, a trained x2 model with its record, and files broken in each way the table uses."""
-    from mrisr.crops import read_crops
-    from mrisr.splits import make_split
-    from mrisr.training import CNNSettings, train_cnn
+    from mrisr.paper.crops import read_crops
+    from mrisr.paper.splits import make_split
+    from mrisr.paper.training import CNNSettings, train_cnn
 
     root = tmp_path_factory.mktemp("workspace")
     crops = make_crop_folder(root / "crops", count=30, sizes=(6, 12))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from benchmarks.machine import conv_kernel_seconds, conv_kernels, conv_layers, layer_flops
-from mrisr.models import paper_cnn, paper_discriminator, paper_generator
+from mrisr.nets.models import paper_cnn, paper_discriminator, paper_generator
 
 
 def test_layer_flops_of_the_paper_cnn_match_a_count_by_hand():

@@ -1,9 +1,9 @@
 """CNN.py and CNN_plot_losses.py as a user runs them, on tiny crops."""
 
-import pytest
 import csv
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from tests.conftest import make_crop_folder, run_script
@@ -127,7 +127,7 @@ def metrics_indices(folder):
 def test_evaluation_takes_the_recorded_split_and_refuses_training_crops(tiny_crops, tmp_path, capsys):
     import shutil
 
-    from mrisr.storage import load_json
+    from mrisr.core.files import load_json
 
     models = tmp_path / "models"
     code, _, err = run_script("CNN", ["train", "MSE", "--crops", str(tiny_crops), "--models-dir", str(models),
@@ -165,7 +165,7 @@ def test_evaluation_takes_the_recorded_split_and_refuses_training_crops(tiny_cro
 
 
 def test_balance_data_splits_file_is_the_split_of_training(tiny_crops, tmp_path, capsys):
-    from mrisr.storage import load_json
+    from mrisr.core.files import load_json
 
     splits = tmp_path / "splits.csv"
     code, out, err = run_script("balance_data", ["--crops", str(tiny_crops), "--seed", "7", "--out", str(splits)],

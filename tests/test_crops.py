@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mrisr.cli import UserError
-from mrisr.crops import bounding_box, crop_window, extract_crops, make_crop_pair, read_crops
-from mrisr.imaging import bone_rgba_to_grey, bone_table, min_max_normalise, resize_cubic
-from mrisr.sources import read_kaggle
+from mrisr.errors import UserError
+from mrisr.nets.imaging import bone_rgba_to_grey, bone_table, min_max_normalise, resize_cubic
+from mrisr.paper.crops import bounding_box, crop_window, extract_crops, make_crop_pair, read_crops
+from mrisr.paper.sources import read_kaggle
 from tests.conftest import SHARED_CROPS, make_slices, write_kaggle
 
 
@@ -136,14 +136,14 @@ def test_a_folder_with_crops_is_refused_and_overwrite_replaces_it_whole(tmp_path
 
 
 def test_an_interrupted_extraction_leaves_the_folder_as_it_was(tmp_path, monkeypatch):
-    import mrisr.crops
+    import mrisr.paper.crops
 
     images, masks, _ = make_slices(6)
     source = read_kaggle(write_kaggle(tmp_path / "d", images, masks, [1, 2, 3] * 2))
     extract_crops(source, tmp_path / "c", progress=False)
     before = {name: (tmp_path / "c" / name).read_bytes() for name in crop_files(tmp_path / "c")}
     written = []
-    original = mrisr.crops.save_crop_png
+    original = mrisr.paper.crops.save_crop_png
 
     def interrupted(path, grey):
         written.append(path)
@@ -151,7 +151,7 @@ def test_an_interrupted_extraction_leaves_the_folder_as_it_was(tmp_path, monkeyp
             raise KeyboardInterrupt
         original(path, grey)
 
-    monkeypatch.setattr(mrisr.crops, "save_crop_png", interrupted)
+    monkeypatch.setattr(mrisr.paper.crops, "save_crop_png", interrupted)
     with pytest.raises(KeyboardInterrupt):
         extract_crops(source, tmp_path / "c", progress=False, overwrite=True)
     assert {name: (tmp_path / "c" / name).read_bytes() for name in crop_files(tmp_path / "c")} == before

@@ -16,8 +16,8 @@ import keras
 import numpy as np
 import pytest
 
+from mrisr.nets.models import build_cnn
 from tests.conftest import ROOT, make_crop_folder, run_script
-from mrisr.models import build_cnn
 
 # The comparisons run on logical CPU devices on any machine, a GPU machine too (where --devices 2 would
 # need two GPUs, and GPU kernels differ from the CPU's in rounding).
@@ -35,7 +35,7 @@ def run(arguments, timeout=600, **environment):
 def model_weights(path, backend="tensorflow"):
     """A saved model's weights, loaded in a subprocess of the given backend (as .npz)."""
     out = path.parent.parent / f"{path.parent.name}_weights.npz"
-    run(["-c", "import sys, numpy as np\nfrom mrisr.storage import load_model\n"
+    run(["-c", "import sys, numpy as np\nfrom mrisr.nets.loading import load_model\n"
                "np.savez(sys.argv[2], *load_model(sys.argv[1]).get_weights())", str(path), str(out)],
         KERAS_BACKEND=backend)
     with np.load(out) as saved:
@@ -79,12 +79,12 @@ def test_paper_cnn_on_two_devices_trains_as_on_one(tmp_path):
 
 GAN_STEPS = textwrap.dedent("""
     import json, sys
-    from mrisr.distribution import Devices, setup_devices
+    from mrisr.core.distribution import Devices, setup_devices
     two_devices = setup_devices(2)
     import keras, numpy as np
-    from mrisr.datasets import make_dataset
-    from mrisr.gan import PairedGAN
-    from mrisr.models import build_generator, paper_discriminator
+    from mrisr.paper.datasets import make_dataset
+    from mrisr.paper.gan import PairedGAN
+    from mrisr.nets.models import build_generator, paper_discriminator
 
     rng = np.random.default_rng(0)
     targets = rng.random((64, 12, 12, 4)).astype("float32")
@@ -145,13 +145,13 @@ def test_gan_script_on_two_devices_saves_plain_models(tmp_path):
 
 RESUME = textwrap.dedent("""
     import json, sys
-    from mrisr.distribution import Devices, setup_devices
+    from mrisr.core.distribution import Devices, setup_devices
     two_devices = setup_devices(2)
     import numpy as np
-    from mrisr.crops import read_crops
-    from mrisr.splits import make_split
-    from mrisr.storage import keras_to_numpy
-    from mrisr.training import CNNRun, CNNSettings, train_cnn
+    from mrisr.paper.crops import read_crops
+    from mrisr.paper.splits import make_split
+    from mrisr.core.model_files import keras_to_numpy
+    from mrisr.paper.training import CNNRun, CNNSettings, train_cnn
 
     crops = read_crops(sys.argv[1])
     split = make_split(crops.indices, crops.labels)
@@ -183,13 +183,13 @@ RESUME = textwrap.dedent("""
 MIXED_FLOAT16 = textwrap.dedent("""
     import json, sys
     from pathlib import Path
-    from mrisr.distribution import Devices, setup_devices
+    from mrisr.core.distribution import Devices, setup_devices
     two_devices = setup_devices(2)
     import keras
-    from mrisr.crops import read_crops
-    from mrisr.gan import GANSettings, train_gan
-    from mrisr.splits import make_split
-    from mrisr.training import CNNSettings, train_cnn
+    from mrisr.paper.crops import read_crops
+    from mrisr.paper.gan import GANSettings, train_gan
+    from mrisr.paper.splits import make_split
+    from mrisr.paper.training import CNNSettings, train_cnn
 
     folder = Path(sys.argv[1])
     crops = read_crops(folder / "crops")
@@ -291,8 +291,8 @@ def test_device_options_that_cannot_work_are_refused_in_one_line(tiny_crops, cap
 
 @pytest.mark.backend
 def test_devices_on_pytorch_are_refused_and_one_device_needs_nothing():
-    from mrisr.cli import UserError
-    from mrisr.distribution import setup_devices
+    from mrisr.core.distribution import setup_devices
+    from mrisr.errors import UserError
 
     one = setup_devices(1)
     assert one.replicas == 1 and one.chief and one.strategy is None

@@ -1,9 +1,9 @@
 import keras
 import numpy as np
 
-from mrisr import models
-from mrisr.evaluation import predict
-from mrisr.imaging import grey_to_bone_rgba
+from mrisr.nets import models
+from mrisr.nets.imaging import grey_to_bone_rgba
+from mrisr.paper.evaluation import predict
 
 
 def test_self_ensemble_turns_each_prediction_back():

@@ -2,11 +2,11 @@ import keras
 import numpy as np
 import pytest
 
-from mrisr.crops import read_crops
-from mrisr.gan import GANSettings, build_gan, gan_scores, train_gan
-from mrisr.models import paper_discriminator, paper_generator
-from mrisr.splits import make_split
-from mrisr.storage import load_json
+from mrisr.core.files import load_json
+from mrisr.nets.models import paper_discriminator, paper_generator
+from mrisr.paper.crops import read_crops
+from mrisr.paper.gan import GANSettings, build_gan, gan_scores, train_gan
+from mrisr.paper.splits import make_split
 
 pytestmark = pytest.mark.backend  # also run on JAX and PyTorch by make test
 
@@ -105,7 +105,7 @@ def test_each_step_updates_only_its_network(monkeypatch):
 
 
 def test_content_loss_changes_the_generator_loss():
-    from mrisr.losses import mse_loss
+    from mrisr.nets.losses import mse_loss
 
     results = {}
     for content in ("none", "mse"):
@@ -123,7 +123,7 @@ def test_content_loss_changes_the_generator_loss():
 
 @pytest.mark.slow
 def test_train_writes_models_history_plots_and_resumes(tiny_crops, tmp_path, monkeypatch):
-    from mrisr.gan import GANRun
+    from mrisr.paper.gan import GANRun
 
     crops = read_crops(tiny_crops)
     split = make_split(crops.indices, crops.labels)
@@ -178,8 +178,8 @@ def test_a_fully_convolutional_generator_trains_in_the_gan(tiny_crops, tmp_path)
 def test_gan_resume_checks_settings_and_a_fresh_run_keeps_the_checkpoint(tiny_crops, tmp_path, monkeypatch):
     import dataclasses
 
-    from mrisr.cli import UserError
-    from mrisr.gan import GANRun
+    from mrisr.errors import UserError
+    from mrisr.paper.gan import GANRun
 
     crops = read_crops(tiny_crops)
     split = make_split(crops.indices, crops.labels)

@@ -1,6 +1,7 @@
 """GAN.py and plot_visual_predictions.py as a user runs them, on tiny crops."""
 
 import pytest
+
 from tests.conftest import run_script
 
 
@@ -26,8 +27,8 @@ def test_gan_train_evaluate_and_figures(tiny_crops, tmp_path, capsys):
 
 
 def test_cnn_visual_figure(tiny_crops, tmp_path, capsys):
-    from mrisr.models import build_cnn
-    from mrisr.storage import save_model
+    from mrisr.core.model_files import save_model
+    from mrisr.nets.models import build_cnn
 
     models = tmp_path / "CNN_models"
     for setup in ("MSE", "SSIM", "SSIM_and_MSE", "SSIM_then_MSE"):  # small stand-ins under the paper's names

@@ -1,8 +1,14 @@
 import numpy as np
 import pytest
 
-from mrisr.imaging import (bone_rgba_to_grey, bone_table, cubic_weights, grey_to_bone_rgba,
-                           min_max_normalise, resize_cubic)
+from mrisr.nets.imaging import (
+    bone_rgba_to_grey,
+    bone_table,
+    cubic_weights,
+    grey_to_bone_rgba,
+    min_max_normalise,
+    resize_cubic,
+)
 
 
 def test_cubic_weights_rows_sum_to_one():

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from mrisr.losses import loss_phases, mse_loss, ssim, ssim_and_mse_loss, ssim_loss
+from mrisr.nets.losses import loss_phases, mse_loss, ssim, ssim_and_mse_loss, ssim_loss
 
 pytestmark = pytest.mark.backend  # also run on JAX and PyTorch by make test
 
@@ -54,8 +54,8 @@ def test_phases():
 
 
 def test_psnr_loss_is_minus_the_protocol_psnr_of_each_image():
-    from mrisr.losses import psnr_loss
-    from mrisr.metrics import psnr
+    from mrisr.nets.losses import psnr_loss
+    from mrisr.nets.metrics import psnr
 
     y, z = images(4, (3, 16, 16, 3)), images(5, (3, 16, 16, 3))
     z = 0.8 * y + 0.2 * z  # three pairs of different closeness
@@ -67,7 +67,7 @@ def test_psnr_loss_is_minus_the_protocol_psnr_of_each_image():
 def test_psnr_loss_weighs_images_by_relative_error():
     """A fixed error shrunk on an almost right image lowers the PSNR loss more than on a badly wrong one
     (MSE treats the two alike)."""
-    from mrisr.losses import psnr_loss
+    from mrisr.nets.losses import psnr_loss
 
     y = images(6, (2, 8, 8, 3))
     base_error = ops.convert_to_tensor(np.stack([np.full((8, 8, 3), 0.02), np.full((8, 8, 3), 0.3)]).astype(np.float32))

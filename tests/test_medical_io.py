@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from mrisr.cli import UserError
-from mrisr.medical_io import check_output, read_image, upscaled_affine, write_image
+from mrisr.errors import UserError
+from mrisr.scans.medical_io import check_output, read_image, upscaled_affine, write_image
 
 
 def write_dicom(path, pixels, spacing=(0.8, 0.7)):
@@ -140,7 +140,7 @@ def test_sixteen_bit_png_and_two_dimensional_nifti(tmp_path):
 def test_tiling_affine_keeps_the_field_of_view_where_nibabels_rescale_affine_shifts_it():
     from nibabel.affines import apply_affine, rescale_affine, voxel_sizes
 
-    from mrisr.medical_io import tiling_affine
+    from mrisr.scans.medical_io import tiling_affine
 
     affine = np.diag([0.5, 0.5, 3.0, 1.0])
     affine[:3, 3] = [10.0, -20.0, 5.0]

@@ -1,8 +1,8 @@
 import numpy as np
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from mrisr.imaging import resize_cubic
-from mrisr.metrics import bicubic_upscale, psnr, score_images, ssim
+from mrisr.nets.imaging import resize_cubic
+from mrisr.nets.metrics import bicubic_upscale, psnr, score_images, ssim
 
 
 def test_psnr_known_value_and_alpha_excluded():

@@ -1,4 +1,4 @@
-from mrisr.models import build_cnn, paper_cnn
+from mrisr.nets.models import build_cnn, paper_cnn
 
 
 def test_paper_cnn_has_the_papers_parameter_count_and_shapes():
@@ -21,8 +21,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from mrisr import models  # noqa: E402
-from mrisr.imaging import bone_rgba_to_grey, grey_to_bone_rgba, resize_cubic  # noqa: E402
+from mrisr.nets import models  # noqa: E402
+from mrisr.nets.imaging import bone_rgba_to_grey, grey_to_bone_rgba, resize_cubic  # noqa: E402
 
 pytestmark = pytest.mark.backend  # also run on JAX and PyTorch by make test
 
@@ -62,7 +62,7 @@ def test_fully_convolutional_networks_refuse_a_non_integer_scale():
 
 
 def test_models_with_custom_layers_save_and_load(tmp_path):
-    from mrisr.storage import load_model
+    from mrisr.nets.loading import load_model
 
     model = models.build_cnn("edsr_global", 5, 10, 4)
     model.save(tmp_path / "model.keras")

@@ -5,11 +5,11 @@ import keras
 import numpy as np
 import pytest
 
-from mrisr import precision
-from mrisr.gan import GANSettings, train_gan
-from mrisr.models import build_cnn, build_generator, paper_discriminator
-from mrisr.splits import make_split
-from mrisr.training import CNNSettings, train_cnn
+from mrisr.core import precision
+from mrisr.nets.models import build_cnn, build_generator, paper_discriminator
+from mrisr.paper.gan import GANSettings, train_gan
+from mrisr.paper.splits import make_split
+from mrisr.paper.training import CNNSettings, train_cnn
 from tests.conftest import make_crop_folder
 
 
@@ -36,7 +36,7 @@ def test_outputs_stay_float32_and_the_body_runs_in_16_bits(policy):
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 def test_mixed_precision_training_keeps_the_loss_finite(tmp_path, policy):
     crops_folder = make_crop_folder(tmp_path / "crops", count=30, sizes=(6, 12))
-    from mrisr.crops import read_crops
+    from mrisr.paper.crops import read_crops
 
     crops = read_crops(crops_folder)
     split = make_split(crops.indices, crops.labels)
@@ -117,7 +117,7 @@ def test_explicit_choices_are_kept_and_an_emulated_one_is_said(monkeypatch):
 
 def test_auto_on_a_machine_where_bfloat16_is_slower_trains_the_cnn_and_the_gan_in_float32(tmp_path, monkeypatch):
     """The trial runs each run's real step; a machine without native bfloat16 is simulated by the timing."""
-    from mrisr.crops import read_crops
+    from mrisr.paper.crops import read_crops
 
     crops = read_crops(make_crop_folder(tmp_path / "crops", count=30, sizes=(6, 12)))
     split = make_split(crops.indices, crops.labels)
@@ -132,7 +132,7 @@ def test_auto_on_a_machine_where_bfloat16_is_slower_trains_the_cnn_and_the_gan_i
     monkeypatch.setattr(precision, "gpu_count", lambda: 0)
     run = train_cnn(crops, split, CNNSettings(loss_setup="MSE", arch="espcn", epochs=1, batch_size=4, xla=False,
                                               precision="auto"), tmp_path / "cnn", verbose=0)
-    from mrisr.storage import load_json
+    from mrisr.core.files import load_json
 
     assert run.settings.precision == "float32" and load_json(run.history_path)["settings"]["precision"] == "float32"
     assert all(layer.compute_dtype == "float32" for layer in run.model.layers if layer.weights)
@@ -142,8 +142,8 @@ def test_auto_on_a_machine_where_bfloat16_is_slower_trains_the_cnn_and_the_gan_i
 
 
 def test_upscaling_in_mixed_precision_stays_close_to_float32(tmp_path):
-    from mrisr.storage import save_model
-    from mrisr.upscaling import load_upscaler
+    from mrisr.core.model_files import save_model
+    from mrisr.scans.upscaling import load_upscaler
 
     keras.utils.set_random_seed(0)
     save_model(build_cnn("espcn", 8, 16, 4), tmp_path / "espcn.keras")

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mrisr.pretrained import DATA_ATTRIBUTION, SHIPPED, describe_model, read_provenance, resolve_model
-from mrisr.upscaling import BicubicUpscaler, load_upscaler
+from mrisr.nets.shipped import DATA_ATTRIBUTION, SHIPPED, describe_model, read_provenance, resolve_model
+from mrisr.scans.upscaling import BicubicUpscaler, load_upscaler
 from tests.conftest import ROOT, run_script
 
 MINIMUM_GAIN_DB = {"mri-x2": 0.5, "mri-x4": 0.2, "demo-x2": 0.5}
@@ -17,7 +17,7 @@ MINIMUM_GAIN_DB = {"mri-x2": 0.5, "mri-x4": 0.2, "demo-x2": 0.5}
 def demo_slice():
     import nibabel
 
-    from mrisr.sources import demo_data_path
+    from mrisr.paper.sources import demo_data_path
 
     volume = np.asarray(nibabel.load(str(demo_data_path())).dataobj, dtype=np.float64)
     image = volume[20:180, 20:212, 95]
@@ -56,8 +56,8 @@ def test_weights_from_patient_data_carry_their_attribution_and_figures(short_nam
 
 
 def test_other_model_arguments_pass_through_and_missing_files_are_one_line(tmp_path, monkeypatch):
-    from mrisr import pretrained
-    from mrisr.cli import UserError
+    from mrisr.errors import UserError
+    from mrisr.nets import shipped as pretrained
 
     assert resolve_model("bicubic") == "bicubic" and resolve_model("x.keras") == "x.keras"
     assert "mri-x2" in describe_model("mri-x2") and "CC BY 4.0" in describe_model("mri-x2")

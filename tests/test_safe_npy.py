@@ -3,8 +3,8 @@ import pickle
 import numpy as np
 import pytest
 
-from mrisr.cli import UserError
-from mrisr.safe_npy import load_npy
+from mrisr.core.safe_npy import load_npy
+from mrisr.errors import UserError
 from tests.conftest import object_array
 
 
@@ -52,7 +52,7 @@ def test_not_an_npy_file(tmp_path):
 def test_restricted_unpickler_directly_refuses_globals():
     import io
 
-    from mrisr.safe_npy import RestrictedUnpickler
+    from mrisr.core.safe_npy import RestrictedUnpickler
 
     payload = pickle.dumps(_Exploit())
     with pytest.raises(pickle.UnpicklingError):

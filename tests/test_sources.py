@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from mrisr.cli import UserError
-from mrisr.sources import open_source, read_demo, read_figshare, read_kaggle
+from mrisr.errors import UserError
+from mrisr.paper.sources import open_source, read_demo, read_figshare, read_kaggle
 from tests.conftest import make_slices, write_figshare_mat, write_kaggle
 
 

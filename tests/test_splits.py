@@ -1,9 +1,16 @@
 import numpy as np
 import pytest
 
-from mrisr.cli import UserError
-from mrisr.splits import (fixed_test_split, make_split, paper_split, patient_split, patients_shared,
-                          read_test_split_file, write_splits_csv)
+from mrisr.errors import UserError
+from mrisr.paper.splits import (
+    fixed_test_split,
+    make_split,
+    paper_split,
+    patient_split,
+    patients_shared,
+    read_test_split_file,
+    write_splits_csv,
+)
 
 
 def labelled(counts=(708, 1426, 930), seed=0):

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from mrisr.cli import UserError
-from mrisr.storage import RunLock, atomic_write, check_output_path, remove_stale_temporaries
-
+from mrisr.core.files import atomic_write, check_output_path, remove_stale_temporaries
+from mrisr.core.locks import RunLock
+from mrisr.errors import UserError
 
 
 def dead_pid():
@@ -42,7 +42,7 @@ def test_a_killed_writer_leaves_the_previous_file_and_the_next_write_removes_its
     code = textwrap.dedent(f"""
         import sys, time
         from pathlib import Path
-        from mrisr.storage import atomic_write
+        from mrisr.core.files import atomic_write
         def slow(temporary):
             Path(temporary).write_bytes(b"x" * 1000)
             print("writing", flush=True)
@@ -65,8 +65,8 @@ def test_sigterm_during_a_write_removes_the_temporary(tmp_path):
     code = textwrap.dedent(f"""
         import sys, time
         from pathlib import Path
-        from mrisr.cli import script_main
-        from mrisr.storage import atomic_write
+        from mrisr.commands.cli import script_main
+        from mrisr.core.files import atomic_write
         def slow(temporary):
             Path(temporary).write_bytes(b"x")
             print("writing", flush=True)

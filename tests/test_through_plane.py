@@ -4,9 +4,17 @@ consistency, the plane batching, a short training that beats cubic spline, and u
 import numpy as np
 import pytest
 
-from mrisr.cli import UserError
-from mrisr.through_plane import (SliceProfile, apply_network, degrade, make_plan, network_input, spline_upsample,
-                                 sub_slices_to_fine, thin_affine)
+from mrisr.errors import UserError
+from mrisr.scans.through_plane import (
+    SliceProfile,
+    apply_network,
+    degrade,
+    make_plan,
+    network_input,
+    spline_upsample,
+    sub_slices_to_fine,
+    thin_affine,
+)
 from tests.conftest import run_script
 
 
@@ -82,7 +90,7 @@ def test_spline_interpolation_keeps_polynomials_and_the_network_input_layout():
 
 
 def test_the_network_output_averages_back_to_each_thick_slice():
-    from mrisr.models import through_plane_network
+    from mrisr.nets.models import through_plane_network
 
     for profile in (SliceProfile(4), SliceProfile(4, 3.0)):
         model = through_plane_network(4, profile.projection(), channels=8, blocks=1)
@@ -97,7 +105,7 @@ def test_the_network_output_averages_back_to_each_thick_slice():
 
 
 def test_planes_in_batches_give_the_result_of_one_batch():
-    from mrisr.models import through_plane_network
+    from mrisr.nets.models import through_plane_network
 
     model = through_plane_network(2, SliceProfile(2).projection(), channels=8, blocks=1)
     volume = np.random.default_rng(4).random((9, 7, 6)).astype(np.float32)
@@ -124,7 +132,7 @@ def blob_volume(size=40, seed=0):
 
 @pytest.mark.slow
 def test_a_short_training_on_a_synthetic_volume_beats_cubic_spline():
-    from mrisr.through_plane import Recipe, normalise, train_network
+    from mrisr.scans.through_plane import Recipe, normalise, train_network
 
     truth = blob_volume()
     profile = SliceProfile(4)
@@ -146,7 +154,7 @@ def test_a_short_training_on_a_synthetic_volume_beats_cubic_spline():
 
 
 def test_the_sampler_holds_out_slices_and_its_pairs_are_consistent():
-    from mrisr.through_plane import PatchSampler
+    from mrisr.scans.through_plane import PatchSampler
 
     planes = np.random.default_rng(7).random((40, 60, 50)).astype(np.float32)
     planes[:, :, :5] = 0  # some background
@@ -180,7 +188,7 @@ class FixedModel:
 
 
 def test_the_held_out_check_keeps_a_network_that_beats_the_spline_and_blends_one_that_does_not():
-    from mrisr.through_plane import PatchSampler, held_out_check
+    from mrisr.scans.through_plane import PatchSampler, held_out_check
 
     planes = blob_volume(40, seed=3)
     sampler = PatchSampler(planes / planes.max(), SliceProfile(4), thick_length=6, width=24, seed=0)
@@ -204,8 +212,8 @@ def test_the_held_out_check_keeps_a_network_that_beats_the_spline_and_blends_one
 def test_the_output_of_self_averages_back_to_each_thick_slice_without_clipping():
     """The thin slices of a network (no blend) average back exactly to their thick slice, beyond the
     input's range where a thin slice is brighter than the slab; integers up to rounding, never wrapped."""
-    from mrisr.models import through_plane_network
-    from mrisr.through_plane import upscale_volume
+    from mrisr.nets.models import through_plane_network
+    from mrisr.scans.through_plane import upscale_volume
 
     profile = SliceProfile(4)
     model = through_plane_network(4, profile.projection(), channels=8, blocks=1)
@@ -231,7 +239,7 @@ def test_the_output_of_self_averages_back_to_each_thick_slice_without_clipping()
 
 
 def test_a_time_limit_shorter_than_the_steps_plans_fewer_and_says_so():
-    from mrisr.through_plane import Recipe, normalise, say_quality, train_network
+    from mrisr.scans.through_plane import Recipe, normalise, say_quality, train_network
 
     volume01, _, _ = normalise(degrade(blob_volume(24), 2, SliceProfile(2)))
     said = []
@@ -325,8 +333,9 @@ def test_where_bfloat16_is_emulated_self_measures_it_slower_and_learns_in_float3
 
 def write_series(folder, volume, spacing=(0.8, 0.7), step=3.0, thickness=2.5, seed=0):
     """A DICOM series of an oblique volume (rows, columns, slices), its files in shuffled order."""
-    from tests.test_medical_io import write_dicom
     import pydicom
+
+    from tests.test_medical_io import write_dicom
 
     folder.mkdir(parents=True)
     rng = np.random.default_rng(seed)
@@ -349,7 +358,7 @@ def write_series(folder, volume, spacing=(0.8, 0.7), step=3.0, thickness=2.5, se
 def test_dicom_series_are_ordered_by_position_and_written_with_new_geometry_and_uids(tmp_path):
     import pydicom
 
-    from mrisr.volumes import read_volume, write_volume
+    from mrisr.scans.volumes import read_volume, write_volume
 
     volume = np.random.default_rng(5).integers(0, 3000, size=(10, 12, 6)).astype(np.uint16)
     for k in range(6):
@@ -415,7 +424,7 @@ def write_multiframe(path, volume, order, step=3.0):
 def test_multiframe_dicom_is_ordered_by_position_and_written_with_thin_frames(tmp_path):
     import pydicom
 
-    from mrisr.volumes import read_volume, write_volume
+    from mrisr.scans.volumes import read_volume, write_volume
 
     volume = np.random.default_rng(6).integers(0, 3000, size=(8, 9, 5)).astype(np.uint16)
     volume[0, 0] = 1000 + np.arange(5)

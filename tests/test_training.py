@@ -2,10 +2,10 @@ import keras
 import numpy as np
 import pytest
 
-from mrisr.crops import read_crops
-from mrisr.splits import make_split
-from mrisr.storage import load_json
-from mrisr.training import CNNRun, CNNSettings, make_optimizer, train_cnn
+from mrisr.core.files import load_json
+from mrisr.paper.crops import read_crops
+from mrisr.paper.splits import make_split
+from mrisr.paper.training import CNNRun, CNNSettings, make_optimizer, train_cnn
 
 
 def settings(**changes):
@@ -96,7 +96,7 @@ def test_interrupted_run_resumes_from_its_checkpoint(tiny_crops, tmp_path, monke
 
 
 def test_resume_without_checkpoint_is_a_user_error(tiny_crops, tmp_path):
-    from mrisr.cli import UserError
+    from mrisr.errors import UserError
 
     crops, split = crops_and_split(tiny_crops)
     with pytest.raises(UserError, match="no checkpoint"):
@@ -117,7 +117,7 @@ def test_extra_losses_and_augmentation_train_a_fully_convolutional_network(tiny_
 
 @pytest.mark.backend
 def test_augmentation_moves_input_and_target_together():
-    from mrisr.datasets import make_dataset
+    from mrisr.paper.datasets import make_dataset
 
     high = np.random.default_rng(0).random((16, 8, 8, 1)).astype(np.float32)
     low = high.reshape(16, 4, 2, 4, 2, 1).mean(axis=(2, 4))
@@ -132,7 +132,7 @@ def test_augmentation_moves_input_and_target_together():
 
 @pytest.mark.backend
 def test_time_limit_stops_training_and_drives_the_cosine_schedule(tiny_crops, tmp_path, monkeypatch):
-    from mrisr.runs import TimeLimit
+    from mrisr.core.callbacks import TimeLimit
 
     # A clock that advances one second each time it is read (at the limit's creation, then at every
     # batch's start and end), so that the test does not depend on how fast this machine compiles or steps.
@@ -156,9 +156,9 @@ def test_time_limit_stops_training_and_drives_the_cosine_schedule(tiny_crops, tm
 
 
 def test_consistent_pairs_share_one_intensity_scale(tiny_crops):
-    from mrisr.crops import consistent_pairs, make_pairs
-    from mrisr.cli import UserError
-    from mrisr.imaging import bone_rgba_to_grey
+    from mrisr.errors import UserError
+    from mrisr.nets.imaging import bone_rgba_to_grey
+    from mrisr.paper.crops import consistent_pairs, make_pairs
 
     crops = read_crops(tiny_crops)
     pairs = consistent_pairs(crops, 2)
@@ -173,9 +173,9 @@ def test_consistent_pairs_share_one_intensity_scale(tiny_crops):
 def test_a_network_trained_a_few_steps_beats_nearest_neighbour_on_its_training_pairs(tmp_path):
     from scipy.ndimage import gaussian_filter
 
-    from mrisr.crops import CropSet, consistent_pairs
-    from mrisr.imaging import grey_to_bone_rgba, min_max_normalise
-    from mrisr.metrics import bicubic_upscale, score_images
+    from mrisr.nets.imaging import grey_to_bone_rgba, min_max_normalise
+    from mrisr.nets.metrics import bicubic_upscale, score_images
+    from mrisr.paper.crops import CropSet, consistent_pairs
 
     rng = np.random.default_rng(0)  # smooth random images: structure a network can learn
     grey = [min_max_normalise(gaussian_filter(rng.random((16, 16)), 2.0)) for _ in range(40)]
@@ -214,7 +214,7 @@ def interrupted_run(crops, split, folder, monkeypatch, **changes):
     (dict(lr_schedule="cosine"), "lr_schedule"),
 ])
 def test_resume_is_refused_when_a_setting_differs(tiny_crops, tmp_path, monkeypatch, change, named):
-    from mrisr.cli import UserError
+    from mrisr.errors import UserError
 
     crops, split = crops_and_split(tiny_crops)
     interrupted_run(crops, split, tmp_path, monkeypatch)
@@ -225,7 +225,7 @@ def test_resume_is_refused_when_a_setting_differs(tiny_crops, tmp_path, monkeypa
 
 
 def test_resume_is_refused_on_other_crops_or_another_split(tiny_crops, tmp_path, monkeypatch):
-    from mrisr.cli import UserError
+    from mrisr.errors import UserError
 
     crops, split = crops_and_split(tiny_crops)
     interrupted_run(crops, split, tmp_path, monkeypatch)
@@ -240,7 +240,7 @@ def test_resume_is_refused_on_other_crops_or_another_split(tiny_crops, tmp_path,
 
 
 def test_a_fresh_run_never_deletes_an_interrupted_one_unless_told(tiny_crops, tmp_path, monkeypatch):
-    from mrisr.cli import UserError
+    from mrisr.errors import UserError
 
     crops, split = crops_and_split(tiny_crops)
     interrupted_run(crops, split, tmp_path, monkeypatch)
@@ -254,7 +254,7 @@ def test_a_fresh_run_never_deletes_an_interrupted_one_unless_told(tiny_crops, tm
 
 
 def test_a_non_finite_loss_stops_training_and_nothing_is_saved(tiny_crops, tmp_path):
-    from mrisr.runs import TrainingDiverged
+    from mrisr.core.callbacks import TrainingDiverged
 
     crops, split = crops_and_split(tiny_crops)
     crops.targets[:] = np.nan  # every batch: the loss is NaN from the first step
@@ -264,7 +264,7 @@ def test_a_non_finite_loss_stops_training_and_nothing_is_saved(tiny_crops, tmp_p
 
 
 def test_non_finite_weights_stop_training_even_with_a_finite_loss(tiny_crops, tmp_path, monkeypatch):
-    from mrisr.runs import TrainingDiverged
+    from mrisr.core.callbacks import TrainingDiverged
 
     crops, split = crops_and_split(tiny_crops)
     original = CNNRun.save_checkpoint
@@ -316,7 +316,7 @@ def test_the_history_records_the_crops_and_split(tiny_crops, tmp_path):
 def test_ema_weights_are_the_moving_average_even_when_training_stops_early():
     import keras
 
-    from mrisr.training import ema_callbacks
+    from mrisr.paper.training import ema_callbacks
 
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])

@@ -9,7 +9,7 @@ from tests.test_medical_io import write_dicom
 
 @pytest.fixture(scope="module")
 def espcn_file(tmp_path_factory):
-    from mrisr.models import build_cnn
+    from mrisr.nets.models import build_cnn
 
     path = tmp_path_factory.mktemp("models") / "espcn.keras"
     build_cnn("espcn", 25, 50, 4).save(path)

@@ -2,11 +2,17 @@ import keras
 import numpy as np
 import pytest
 
-from mrisr import models
-from mrisr.cli import UserError
-from mrisr.imaging import resize_cubic
-from mrisr.upscaling import (BicubicUpscaler, ConvolutionalUpscaler, FixedSizeUpscaler, load_upscaler,
-                             receptive_margin, upscale_pixels)
+from mrisr.errors import UserError
+from mrisr.nets import models
+from mrisr.nets.imaging import resize_cubic
+from mrisr.scans.upscaling import (
+    BicubicUpscaler,
+    ConvolutionalUpscaler,
+    FixedSizeUpscaler,
+    load_upscaler,
+    receptive_margin,
+    upscale_pixels,
+)
 
 
 def random_network(arch="edsr", scale=2, seed=0):
@@ -57,7 +63,7 @@ def column_jumps(image, period):
 
 
 def test_fixed_size_models_cover_the_image_without_seams():
-    from mrisr.imaging import bone_rgba_to_grey, grey_to_bone_rgba
+    from mrisr.nets.imaging import bone_rgba_to_grey, grey_to_bone_rgba
 
     keras.utils.set_random_seed(1)
     model = models.paper_generator(6, 12, 4)
@@ -125,7 +131,7 @@ def test_non_finite_input_is_kept_in_place_and_never_spread():
     pixels = np.random.default_rng(7).random((2, 12, 10)).astype(np.float32) * 100 + 50
     pixels[0, 3, 4] = np.nan
     pixels[1, 0, 0] = np.inf
-    from mrisr.upscaling import intensity_range
+    from mrisr.scans.upscaling import intensity_range
 
     assert intensity_range(pixels)[2] == 2
     output = upscale_pixels(BicubicUpscaler(2), pixels)
@@ -140,7 +146,7 @@ def test_non_finite_input_is_kept_in_place_and_never_spread():
 
 
 def test_a_model_that_outputs_nan_is_refused(tmp_path):
-    from mrisr.cli import RunFailed
+    from mrisr.errors import RunFailed
 
     model = random_network("espcn")
     network = models.grey_network(model)
@@ -155,7 +161,7 @@ def test_a_model_that_outputs_nan_is_refused(tmp_path):
     upscaler.name = "broken"
     with pytest.raises(RunFailed, match="broken gives NaN"):
         upscale_pixels(upscaler, np.ones((1, 4, 4)))
-    from mrisr.storage import save_model
+    from mrisr.core.model_files import save_model
 
     with pytest.raises(RunFailed, match="non-finite weights"):
         save_model(model, tmp_path / "refused.keras")
@@ -163,7 +169,7 @@ def test_a_model_that_outputs_nan_is_refused(tmp_path):
 
 
 def test_non_finite_values_are_kept_across_slices_too():
-    from mrisr.upscaling import keep_non_finite
+    from mrisr.scans.upscaling import keep_non_finite
 
     source = np.ones((3, 2, 2), np.float32)
     source[1, 0, 1] = np.nan

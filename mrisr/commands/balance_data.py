@@ -8,7 +8,7 @@
 import argparse
 import sys
 
-from mrisr.cli import add_split_options, script_main, split_options
+from mrisr.commands.cli import add_split_options, script_main, split_options
 
 
 def build_parser():
@@ -23,10 +23,9 @@ def build_parser():
 @script_main
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    from mrisr.crops import read_crops
-    from mrisr.splits import patients_shared, split_crop_set, write_splits_csv
-
-    from mrisr.storage import check_output_path
+    from mrisr.core.files import check_output_path
+    from mrisr.paper.crops import read_crops
+    from mrisr.paper.splits import patients_shared, split_crop_set, write_splits_csv
 
     options = split_options(args)
     check_output_path(args.out)

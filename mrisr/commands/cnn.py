@@ -7,11 +7,20 @@
 import argparse
 import sys
 
-from mrisr.cli import (UserError, add_pairs_options, add_run_options, add_split_options, check_numbers,
-                       read_split_crops, script_main, split_options, split_options_record)
-from mrisr.losses import ALL_LOSS_SETUPS, LOSS_SETUPS
+from mrisr.commands.cli import (
+    add_pairs_options,
+    add_run_options,
+    add_split_options,
+    check_numbers,
+    read_split_crops,
+    script_main,
+    split_options,
+    split_options_record,
+)
+from mrisr.errors import UserError
+from mrisr.nets.losses import ALL_LOSS_SETUPS, LOSS_SETUPS
 
-ARCHITECTURES = ("paper", "espcn", "edsr", "edsr_global", "edsr_minmax")  # mrisr.models.CNN_ARCHITECTURES (kept light)
+ARCHITECTURES = ("paper", "espcn", "edsr", "edsr_global", "edsr_minmax")  # mrisr.nets.models.CNN_ARCHITECTURES (kept light)
 
 
 def build_parser():
@@ -85,9 +94,9 @@ def build_parser():
 
 
 def command_train(args):
-    from mrisr.distribution import devices_for_batch
-    from mrisr.precision import choose_policy
-    from mrisr.training import CNNSettings, train_cnn
+    from mrisr.core.distribution import devices_for_batch
+    from mrisr.core.precision import choose_policy
+    from mrisr.paper.training import CNNSettings, train_cnn
 
     check_numbers(args, positive=("epochs", "batch_size", "patience", "limit", "time_limit", "lr", "devices"),
                   non_negative=("decay",))
@@ -120,7 +129,7 @@ def command_train(args):
 
 
 def command_evaluate(args):
-    from mrisr.evaluation import evaluate_model_file
+    from mrisr.paper.evaluation import evaluate_model_file
 
     if args.scale is not None and args.scale < 2:
         raise UserError(f"--scale must be at least 2, got {args.scale}")

@@ -7,7 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from mrisr.cli import UserError, script_main
+from mrisr.commands.cli import script_main
+from mrisr.errors import UserError
 
 
 def build_parser():
@@ -23,9 +24,9 @@ def build_parser():
 @script_main
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    from mrisr.losses import LOSS_SETUPS
-    from mrisr.plots import plot_cnn_losses
-    from mrisr.training import read_cnn_history
+    from mrisr.nets.losses import LOSS_SETUPS
+    from mrisr.paper.plots import plot_cnn_losses
+    from mrisr.paper.training import read_cnn_history
 
     models_dir = Path(args.models_dir)
     histories, missing = {}, []

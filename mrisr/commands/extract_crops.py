@@ -7,7 +7,8 @@
 import argparse
 import sys
 
-from mrisr.cli import UserError, parse_int_list, script_main
+from mrisr.commands.cli import parse_int_list, script_main
+from mrisr.errors import UserError
 
 
 def build_parser():
@@ -47,7 +48,7 @@ def build_parser():
 @script_main
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    from mrisr.crops import MAX_CROP_SIDE
+    from mrisr.paper.crops import MAX_CROP_SIDE
 
     sizes = parse_int_list(args.sizes, "--sizes", count=2, maximum=MAX_CROP_SIDE)
     if sizes[0] >= sizes[1]:
@@ -57,8 +58,8 @@ def main(argv=None):
     if args.limit is not None and args.limit <= 0:
         raise UserError("--limit must be positive")
 
-    from mrisr.crops import extract_crops
-    from mrisr.sources import open_source
+    from mrisr.paper.crops import extract_crops
+    from mrisr.paper.sources import open_source
 
     source = open_source(args.source, args.data_dir, args.limit)
     print(f"Source: {source.name}, {source.count} slices" + (" (DEMO DATA, not patient data)" if source.is_demo else ""))

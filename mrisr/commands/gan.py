@@ -7,8 +7,17 @@
 import argparse
 import sys
 
-from mrisr.cli import (UserError, add_run_options, add_split_options, check_numbers, parse_int_list, script_main,
-                       read_split_crops, split_options, split_options_record)
+from mrisr.commands.cli import (
+    add_run_options,
+    add_split_options,
+    check_numbers,
+    parse_int_list,
+    read_split_crops,
+    script_main,
+    split_options,
+    split_options_record,
+)
+from mrisr.errors import UserError
 
 
 def build_parser():
@@ -61,9 +70,9 @@ def build_parser():
 
 
 def command_train(args):
-    from mrisr.distribution import devices_for_batch
-    from mrisr.precision import choose_policy
-    from mrisr.gan import GANSettings, train_gan
+    from mrisr.core.distribution import devices_for_batch
+    from mrisr.core.precision import choose_policy
+    from mrisr.paper.gan import GANSettings, train_gan
 
     if args.epochs <= 0:
         raise UserError("EPOCHS must be positive")
@@ -94,8 +103,8 @@ def command_train(args):
 
 
 def command_evaluate(args):
-    from mrisr.evaluation import evaluate_model_file
-    from mrisr.gan import find_generator
+    from mrisr.paper.evaluation import evaluate_model_file
+    from mrisr.paper.gan import find_generator
 
     evaluate_model_file(find_generator(args.model_path), args.crops, split_options(args), "GAN",
                         out_dir=args.out, allow_overlap=args.allow_overlap)

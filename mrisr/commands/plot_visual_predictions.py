@@ -8,7 +8,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from mrisr.cli import UserError, add_split_options, parse_int_list, script_main, split_options
+from mrisr.commands.cli import add_split_options, parse_int_list, script_main, split_options
+from mrisr.errors import UserError
 
 
 def build_parser():
@@ -35,13 +36,14 @@ def main(argv=None):
         args.test_split_model = args.model
     samples = parse_int_list(args.samples, "--samples", minimum=0)
     options = split_options(args)
-    from mrisr.crops import read_crops
-    from mrisr.evaluation import check_model_fits, predict
-    from mrisr.losses import LOSS_LABELS, LOSS_SETUPS
-    from mrisr.metrics import bicubic_upscale, psnr
-    from mrisr.plots import plot_image_grid
-    from mrisr.provenance import check_overlap, choose_test_set, read_data_record
-    from mrisr.storage import check_output_path, load_model
+    from mrisr.core.files import check_output_path
+    from mrisr.nets.loading import load_model
+    from mrisr.nets.losses import LOSS_LABELS, LOSS_SETUPS
+    from mrisr.nets.metrics import bicubic_upscale, psnr
+    from mrisr.paper.crops import read_crops
+    from mrisr.paper.evaluation import check_model_fits, predict
+    from mrisr.paper.plots import plot_image_grid
+    from mrisr.paper.provenance import check_overlap, choose_test_set, read_data_record
 
     models_dir = Path(args.models_dir or f"{args.model}_models")
     if args.model == "CNN":

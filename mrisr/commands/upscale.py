@@ -12,8 +12,9 @@ import math
 import sys
 import time
 
-from mrisr.cli import UserError, add_precision_option, check_numbers, script_main
-from mrisr.through_plane import Recipe
+from mrisr.commands.cli import add_precision_option, check_numbers, script_main
+from mrisr.errors import UserError
+from mrisr.scans.through_plane import Recipe
 
 DEFAULT_STEPS = Recipe.steps
 
@@ -97,8 +98,8 @@ def upscale_command(model, input_path, output_path, axis=None, scale=None, tile=
                         "above 0")
     if steps is not None and not 1 <= steps <= 10 ** 7:
         raise UserError(f"--steps must be a whole number from 1 to 10000000, got {steps}")
-    from mrisr.precision import choose_policy
-    from mrisr.storage import check_output_path
+    from mrisr.core.files import check_output_path
+    from mrisr.core.precision import choose_policy
 
     check_output_path(output_path, inputs=[input_path])
     if model == "self" or is_through_plane_model(model):
@@ -121,9 +122,9 @@ def is_through_plane_model(model):
 
 
 def slice_by_slice(model, input_path, output_path, axis, scale, tile, quiet, precision="float32"):
-    from mrisr.medical_io import check_output, read_image, write_image
-    from mrisr.pretrained import describe_model
-    from mrisr.upscaling import check_memory, intensity_range, load_upscaler, output_bytes, upscale_pixels
+    from mrisr.nets.shipped import describe_model
+    from mrisr.scans.medical_io import check_output, read_image, write_image
+    from mrisr.scans.upscaling import check_memory, intensity_range, load_upscaler, output_bytes, upscale_pixels
 
     # Everything that can be checked before the work: the output is not the input, can be written,
     # is of a kind the input can be written as, and the result fits in memory.
@@ -156,10 +157,11 @@ def across_slices(model_name, input_path, output_path, axis, scale, slice_thickn
                   save_model_path, volume_index, quiet, precision="auto"):
     import dataclasses
 
-    from mrisr.storage import load_model, save_model
-    from mrisr.through_plane import make_plan, upscale_volume
-    from mrisr.upscaling import check_memory
-    from mrisr.volumes import check_volume_output, read_volume, write_volume
+    from mrisr.core.model_files import save_model
+    from mrisr.nets.loading import load_model
+    from mrisr.scans.through_plane import make_plan, upscale_volume
+    from mrisr.scans.upscaling import check_memory
+    from mrisr.scans.volumes import check_volume_output, read_volume, write_volume
 
     volume = read_volume(input_path, volume_index)
     check_volume_output(volume, output_path)
@@ -196,7 +198,7 @@ def across_slices(model_name, input_path, output_path, axis, scale, slice_thickn
 def check_output_path_for_model(path, input_path):
     from pathlib import Path
 
-    from mrisr.storage import check_output_path
+    from mrisr.core.files import check_output_path
 
     if not str(path).endswith(".keras"):
         raise UserError(f"--save-model needs a .keras file name, not {Path(path).name}")

@@ -6,12 +6,14 @@ from typing import Optional
 
 import keras
 
-from mrisr.cli import UserError
-from mrisr.datasets import make_dataset, prepare_training
-from mrisr.losses import LOSS_FUNCTIONS, loss_phases
-from mrisr.precision import policy_scope
-from mrisr.runs import StopOnNonFinite, TimeLimit, TrainingRun, check_finite_epoch, guarded_run
-from mrisr.storage import load_json
+from mrisr.core.callbacks import StopOnNonFinite, TimeLimit, check_finite_epoch
+from mrisr.core.files import load_json
+from mrisr.core.precision import policy_scope
+from mrisr.core.runs import TrainingRun, guarded_run
+from mrisr.errors import UserError
+from mrisr.nets.losses import LOSS_FUNCTIONS, loss_phases
+from mrisr.paper.datasets import make_dataset, prepare_training
+from mrisr.paper.provenance import data_differences
 
 
 @dataclasses.dataclass
@@ -142,6 +144,8 @@ def ema_callbacks():
 class CNNRun(TrainingRun):
     """One training run of a CNN: its files, its loss phases (each until early stopping), its
     checkpoints each epoch, the time limit and the EMA."""
+
+    data_differences = staticmethod(data_differences)
 
     def __init__(self, settings, models_dir, extra=None, data=None, crop_scale=2, writes=True):
         self.models_dir = Path(models_dir)
@@ -276,8 +280,8 @@ def cnn_precision(settings, crop_set, train_data, devices, say=print):
     step (its network, first loss, batch and XLA setting) faster here (precision.measured_policy)."""
     import keras
 
-    from mrisr.models import build_cnn
-    from mrisr.precision import measured_policy
+    from mrisr.core.precision import measured_policy
+    from mrisr.nets.models import build_cnn
 
     batch = train_data[0]
 
@@ -296,10 +300,10 @@ def train_cnn(crop_set, split, settings, models_dir, resume=False, verbose=1, ex
               devices=None):
     """Train a CNN on a split CropSet as the settings say, on `devices` (distribution.Devices; default
     one); returns the finished CNNRun."""
-    from mrisr.crops import make_pairs
-    from mrisr.distribution import Devices, without_xla
-    from mrisr.models import build_cnn
-    from mrisr.provenance import data_record
+    from mrisr.core.distribution import Devices, without_xla
+    from mrisr.nets.models import build_cnn
+    from mrisr.paper.crops import make_pairs
+    from mrisr.paper.provenance import data_record
 
     devices = devices or Devices()
     settings = without_xla(settings, devices)

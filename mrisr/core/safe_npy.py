@@ -11,7 +11,7 @@ import pickle
 
 import numpy as np
 
-from mrisr.cli import UserError
+from mrisr.errors import UserError
 
 _ALLOWED = {
     ("numpy.core.multiarray", "_reconstruct"): np._core.multiarray._reconstruct,

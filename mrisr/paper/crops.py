@@ -12,8 +12,8 @@ from typing import Optional
 
 import numpy as np
 
-from mrisr.cli import UserError
-from mrisr.imaging import min_max_normalise, resize_cubic
+from mrisr.errors import UserError
+from mrisr.nets.imaging import min_max_normalise, resize_cubic
 
 INPUT_DIR = "down-scaled_cropped_images"
 INPUT_DIR_ALIASES = ("down-scaled_cropped_images", "downscaled_cropped_images")
@@ -285,7 +285,7 @@ def consistent_pairs(crop_set, scale=2):
     """The standard super-resolution pairs made from a CropSet's targets: the target (its centre,
     cut to a multiple of `scale`) and, as input, its area-averaged downsample by `scale` in grey,
     coloured and quantised as a crop PNG would be. Input and target share one intensity scale."""
-    from mrisr.imaging import bone_rgba_to_grey, grey_to_bone_rgba
+    from mrisr.nets.imaging import bone_rgba_to_grey, grey_to_bone_rgba
 
     size = crop_set.targets.shape[1] // scale * scale
     if size == 0:
@@ -350,7 +350,7 @@ def extract_crops(source, out_dir, sizes=(25, 50), margin=20, centre=False, prog
 
     from tqdm import tqdm
 
-    from mrisr.storage import atomic_write, remove_stale_temporaries, temporary_path
+    from mrisr.core.files import atomic_write, remove_stale_temporaries, temporary_path
 
     if max(sizes) > MAX_CROP_SIDE:
         raise UserError(f"crop sides above {MAX_CROP_SIDE} pixels are not supported, got {max(sizes)}")

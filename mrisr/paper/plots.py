@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mrisr.losses import LOSS_LABELS, LOSS_SETUPS
+from mrisr.nets.losses import LOSS_LABELS, LOSS_SETUPS
 
 
 def _pyplot():
@@ -31,7 +31,7 @@ def _mark_switch(axes, record, colour):
 
 def save_figure(figure, path, dpi=120):
     """Save a figure atomically (the format from the suffix) and close it."""
-    from mrisr.storage import atomic_write
+    from mrisr.core.files import atomic_write
 
     path = Path(path)
     try:

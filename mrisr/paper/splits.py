@@ -8,7 +8,7 @@ from typing import Optional
 
 import numpy as np
 
-from mrisr.cli import UserError
+from mrisr.errors import UserError
 
 SPLIT_NAMES = ("train", "validation", "test")
 
@@ -191,7 +191,7 @@ def patients_shared(split, indices, patient_ids, first="test", second="train"):
 
 def write_splits_csv(path, split):
     """Write `crop_index,split` rows (atomically)."""
-    from mrisr.storage import atomic_write
+    from mrisr.core.files import atomic_write
 
     rows = sorted((int(index), name) for name in SPLIT_NAMES for index in split.part(name))
 

@@ -13,8 +13,8 @@ from typing import Callable, Iterator, Optional
 
 import numpy as np
 
-from mrisr.cli import UserError
-from mrisr.safe_npy import load_npy
+from mrisr.core.safe_npy import load_npy
+from mrisr.errors import UserError
 
 KAGGLE_FILES = ("images.npy", "masks.npy", "labels.npy")
 KAGGLE_HELP = (

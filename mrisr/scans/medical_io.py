@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from mrisr.cli import UserError
+from mrisr.errors import UserError
 
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -94,7 +94,7 @@ def _read_picture(path, axis):
 
 
 def _read_npy(path, axis):
-    from mrisr.safe_npy import read_npy_header
+    from mrisr.core.safe_npy import read_npy_header
 
     with open(path, "rb") as file:
         try:
@@ -184,7 +184,7 @@ def cast_like(values, dtype):
 def write_image(source, pixels, output_path, scale):
     """Write upscaled `pixels` (shaped as source.pixels, in its data type) to a file of the kind the
     output name asks for, carrying over the source's header with the voxel size divided by `scale`."""
-    from mrisr.storage import atomic_write
+    from mrisr.core.files import atomic_write
 
     output_path = Path(output_path)
     kind = check_output(source, output_path)
@@ -209,7 +209,7 @@ def _write_picture(source, pixels, path):
         raise UserError("JPEG holds 8-bit pixels only; write a 16-bit input as .png or .npy")
     if path.suffix.lower() in (".jpg", ".jpeg") and pixels.ndim == 3 and pixels.shape[-1] == 4:
         pixels = pixels[..., :3]  # JPEG has no alpha
-    from mrisr.storage import atomic_write
+    from mrisr.core.files import atomic_write
 
     picture_format = Image.registered_extensions().get(path.suffix.lower())
     try:
@@ -260,7 +260,7 @@ def upscaled_nifti(image, data, axis, scale):
 def _write_nifti(source, pixels, path, scale):
     import nibabel
 
-    from mrisr.storage import atomic_write
+    from mrisr.core.files import atomic_write
 
     output = upscaled_nifti(source.header, np.moveaxis(pixels, 0, source.axis), source.axis, scale)
     atomic_write(path, lambda temporary: nibabel.save(output, temporary))
@@ -298,6 +298,6 @@ def _write_dicom(source, pixels, path, scale):
         dataset.PixelSpacing = [float(value) / scale for value in dataset.PixelSpacing]
     set_pixels(dataset, pixels if len(pixels) > 1 else pixels[0])
     mark_derived(dataset, f"upscaled x{scale}")
-    from mrisr.storage import atomic_write
+    from mrisr.core.files import atomic_write
 
     atomic_write(path, lambda temporary: dataset.save_as(temporary, enforce_file_format=True))

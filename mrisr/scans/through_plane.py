@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from mrisr.cli import UserError
+from mrisr.errors import UserError
 
 PROFILES = ("box", "gaussian")
 
@@ -274,9 +274,9 @@ def train_network(volume01, axis, profile, recipe=None, minutes=10.0, pitch_rati
     Returns (model, TrainingReport)."""
     import keras
 
-    from mrisr.models import through_plane_network
-    from mrisr.precision import measured_policy, policy_name, seconds_per_step
-    from mrisr.runs import StepProgress, StopOnNonFinite, TimeLimit, check_finite_epoch
+    from mrisr.core.callbacks import StepProgress, StopOnNonFinite, TimeLimit, check_finite_epoch
+    from mrisr.core.precision import measured_policy, policy_name, seconds_per_step
+    from mrisr.nets.models import through_plane_network
 
     recipe = recipe or Recipe()
     started = time.monotonic()
@@ -330,7 +330,7 @@ def apply_network(model, volume01, axis, factor, batch_planes=8, progress=True):
     axis, in both orientations, averaged. Memory: the output plus `batch_planes` planes at a time."""
     from tqdm import tqdm
 
-    from mrisr.upscaling import require_finite
+    from mrisr.scans.upscaling import require_finite
 
     thick = np.moveaxis(np.asarray(volume01, np.float32), axis, 0)  # (n, A, B)
     count, rows, columns = thick.shape
@@ -360,7 +360,7 @@ def apply_network(model, volume01, axis, factor, batch_planes=8, progress=True):
 
 def thin_affine(affine, axis, factor):
     """The affine of the thin volume: F thin voxels tile each thick voxel along `axis`."""
-    from mrisr.medical_io import tiling_affine
+    from mrisr.scans.medical_io import tiling_affine
 
     factors = [1, 1, 1]
     factors[axis] = factor
@@ -435,7 +435,7 @@ def restore_range(thin01, low, span, dtype):
     """Thin volume in normalised units -> `dtype`: scaled back, rounded and clipped to the range of an
     integer type (never wrapped), not clipped to the input's range: a thin slice may be brighter than
     the slab average it came from, and clipping would break its average."""
-    from mrisr.medical_io import cast_like
+    from mrisr.scans.medical_io import cast_like
 
     values = thin01.astype(np.float64) if np.dtype(dtype).itemsize >= 4 and np.issubdtype(dtype, np.integer) \
         else thin01
@@ -471,7 +471,7 @@ def upscale_volume(volume, plan, recipe=None, minutes=10.0, model=None, precisio
     non_finite = int(volume.data.size - np.count_nonzero(np.isfinite(volume.data))) \
         if np.issubdtype(volume.data.dtype, np.floating) else 0
     if non_finite:
-        from mrisr.upscaling import keep_non_finite
+        from mrisr.scans.upscaling import keep_non_finite
 
         result = keep_non_finite(result, volume.data, plan.profile.factor, axes=(plan.axis,))
     return result, model, report, non_finite

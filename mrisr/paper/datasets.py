@@ -11,7 +11,7 @@ pairs, against 0.5 to 3 s for a training step on this CPU (benchmarks/loader.py)
 import keras
 import numpy as np
 
-from mrisr.cli import UserError
+from mrisr.errors import UserError
 
 
 class PairBatches(keras.utils.PyDataset):

@@ -9,8 +9,8 @@ in any folder) with the model's training or validation crops is refused unless a
 
 from pathlib import Path
 
-from mrisr.cli import UserError
-from mrisr.splits import split_crop_set, split_from_record, split_record
+from mrisr.errors import UserError
+from mrisr.paper.splits import split_crop_set, split_from_record, split_record
 
 
 def data_record(crop_set, split, pairs, scale):

@@ -12,8 +12,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-from mrisr.cli import UserError
-from mrisr.medical_io import NIFTI_SUFFIXES, kind_of, looks_like_dicom, mark_derived, set_pixels
+from mrisr.errors import UserError
+from mrisr.scans.medical_io import NIFTI_SUFFIXES, kind_of, looks_like_dicom, mark_derived, set_pixels
 
 
 @dataclasses.dataclass
@@ -40,7 +40,7 @@ def read_volume(path, volume_index=None):
     if kind == "nifti":
         return _read_nifti(path, volume_index)
     if kind == "npy":
-        from mrisr.medical_io import read_image
+        from mrisr.scans.medical_io import read_image
 
         data = read_image(path, axis=0).pixels  # the checks of upscale.py: numeric, not empty, not pickled
         if data.shape[0] == 1 and np.load(path, mmap_mode="r").ndim == 2:
@@ -197,8 +197,8 @@ def write_volume(volume, data, output_path, axis, factor):
     """Write `data` (the thin volume, in the input's data type) as the input's kind: NIfTI with the
     voxel size along `axis` divided by F and the affine of thin_affine; a DICOM series with F times as
     many slices, each placed between its thick slice's neighbours, with new UIDs; or .npy."""
-    from mrisr.storage import atomic_write
-    from mrisr.through_plane import thin_affine
+    from mrisr.core.files import atomic_write
+    from mrisr.scans.through_plane import thin_affine
 
     output_path = Path(output_path)
     kind = check_volume_output(volume, output_path)
@@ -231,7 +231,7 @@ def _multiframe_dataset(volume, data, factor):
     each with its per-frame groups copied from its thick frame and its position interpolated."""
     from pydicom.sequence import Sequence
 
-    from mrisr.through_plane import thin_affine
+    from mrisr.scans.through_plane import thin_affine
 
     dataset = copy.deepcopy(volume.header)
     affine = thin_affine(volume.affine, 2, factor)
@@ -263,8 +263,8 @@ def _write_dicom_series(volume, data, folder, factor):
 
     from pydicom.uid import generate_uid
 
-    from mrisr.storage import remove_stale_temporaries, temporary_path
-    from mrisr.through_plane import thin_affine
+    from mrisr.core.files import remove_stale_temporaries, temporary_path
+    from mrisr.scans.through_plane import thin_affine
 
     folder.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(folder)

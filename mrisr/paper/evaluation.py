@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mrisr.cli import UserError
-from mrisr.metrics import bicubic_upscale, score_images
+from mrisr.errors import UserError
+from mrisr.nets.metrics import bicubic_upscale, score_images
 
 
 @dataclasses.dataclass
@@ -54,7 +54,7 @@ def check_output_shape(model, inputs, output_shape, name):
 
 def finite_or_fail(predictions, name="the model"):
     """Clip predictions to [0, 1]; a NaN or infinite prediction is never clipped into a number."""
-    from mrisr.cli import RunFailed
+    from mrisr.errors import RunFailed
 
     predictions = np.asarray(predictions)
     if not np.isfinite(predictions).all():
@@ -84,7 +84,7 @@ def save_rgba_png(path, image):
     """Write a float RGBA (or RGB) image in [0, 1] as an 8-bit RGBA PNG (atomically)."""
     from PIL import Image
 
-    from mrisr.storage import atomic_write
+    from mrisr.core.files import atomic_write
 
     image = np.asarray(image)
     if image.shape[-1] == 3:
@@ -95,7 +95,7 @@ def save_rgba_png(path, image):
 
 def evaluate(model, test_set, out_dir, name="model", write_images=True, self_ensemble=False):
     """Predict the test crops, score them and bicubic, write testing_sample_{k}.png and metrics.csv."""
-    from mrisr.storage import atomic_write
+    from mrisr.core.files import atomic_write
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -122,10 +122,11 @@ def evaluate_model_file(model_path, crops_folder, split_options, name, descripti
     """What `CNN.py evaluate` and `GAN.py evaluate` do: load the crops and the model, take the test set
     from the model's training record (or the split options; see provenance.choose_test_set), check the
     shapes, evaluate and print the summary."""
-    from mrisr.crops import make_pairs, read_crops
-    from mrisr.pretrained import SHIPPED, resolve_model
-    from mrisr.provenance import choose_test_set, read_data_record, recorded_pairs
-    from mrisr.storage import check_output_path, load_model
+    from mrisr.core.files import check_output_path
+    from mrisr.nets.loading import load_model
+    from mrisr.nets.shipped import SHIPPED, resolve_model
+    from mrisr.paper.crops import make_pairs, read_crops
+    from mrisr.paper.provenance import choose_test_set, read_data_record, recorded_pairs
 
     shipped = SHIPPED.get(str(model_path))
     model_path = Path(resolve_model(model_path))

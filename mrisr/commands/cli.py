@@ -11,11 +11,9 @@
 import contextlib
 import functools
 import math
-import os
 import signal
 import sys
 import threading
-
 
 from mrisr.errors import RunFailed, Terminated, UserError, describe_os_error  # noqa: F401 (re-exported)
 
@@ -129,7 +127,7 @@ def add_split_options(parser, default_model="CNN", training=False, evaluating=Fa
 
 def split_options(args):
     """The split options of a parsed command line as plain values for mrisr.splits."""
-    from mrisr.splits import SplitOptions
+    from mrisr.paper.splits import SplitOptions
 
     if args.seed is not None and args.seed < 0:
         raise UserError(f"--seed must be a whole number of at least 0, got {args.seed}")
@@ -139,8 +137,8 @@ def split_options(args):
 
 def read_split_crops(args):
     """The crops of --crops and their split by the split options, said in one line (training commands)."""
-    from mrisr.crops import read_crops
-    from mrisr.splits import split_crop_set
+    from mrisr.paper.crops import read_crops
+    from mrisr.paper.splits import split_crop_set
 
     options = split_options(args)
     crops = read_crops(args.crops)
@@ -167,14 +165,6 @@ def add_pairs_options(parser, evaluating=False):
     parser.add_argument("--scale", type=int, default=None,
                         help="upscaling factor: with --pairs consistent the downsampling factor (default 2; "
                         "targets are cut to a multiple of it); with paper pairs it must match the crops' sizes")
-
-
-def same_file(first, second):
-    """Whether two paths name the same file (through links, `..` or another spelling)."""
-    try:
-        return os.path.samefile(first, second)
-    except OSError:
-        return os.path.realpath(first) == os.path.realpath(second)
 
 
 def add_precision_option(parser, what="training", default="float32, the paper"):

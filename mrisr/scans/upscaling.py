@@ -14,8 +14,8 @@ An `Upscaler` maps grey images in [0, 1] to grey images `scale` times larger:
 
 import numpy as np
 
-from mrisr.cli import RunFailed, UserError
-from mrisr.imaging import bone_rgba_to_grey, grey_to_bone_rgba, min_max_range, resize_cubic
+from mrisr.errors import RunFailed, UserError
+from mrisr.nets.imaging import bone_rgba_to_grey, grey_to_bone_rgba, min_max_range, resize_cubic
 
 
 class Upscaler:
@@ -163,10 +163,10 @@ def load_upscaler(model_spec, scale=None, tile=192, precision="float32", say=pri
         return BicubicUpscaler(scale or 2)
     import keras
 
-    from mrisr.models import GlobalAffine, MinMaxNormalise, grey_network
-    from mrisr.precision import measured_policy, mixed_copy
-    from mrisr.pretrained import resolve_model
-    from mrisr.storage import load_model
+    from mrisr.core.precision import measured_policy, mixed_copy
+    from mrisr.nets.loading import load_model
+    from mrisr.nets.models import GlobalAffine, MinMaxNormalise, grey_network
+    from mrisr.nets.shipped import resolve_model
 
     model_spec = resolve_model(model_spec)
 
@@ -267,7 +267,7 @@ def upscale_pixels(upscaler, pixels, progress=False):
     for their count). A NaN or infinite network output stops the work (RunFailed)."""
     from tqdm import tqdm
 
-    from mrisr.medical_io import cast_like
+    from mrisr.scans.medical_io import cast_like
 
     pixels = np.asarray(pixels)
     low, high, _ = intensity_range(pixels)

@@ -20,7 +20,7 @@ import dataclasses
 import json
 import os
 
-from mrisr.cli import UserError
+from mrisr.errors import UserError
 
 MULTI_WORKER_BUG = "https://github.com/keras-team/keras/issues/20585"
 

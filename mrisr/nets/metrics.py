@@ -10,7 +10,7 @@ import dataclasses
 import numpy as np
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from mrisr.imaging import resize_cubic
+from mrisr.nets.imaging import resize_cubic
 
 
 def rgb01(images):

@@ -3,7 +3,7 @@
 import keras
 from keras import layers, ops
 
-from mrisr.precision import is_mixed, output_dtype
+from mrisr.core.precision import is_mixed, output_dtype
 
 
 def sigmoid_output(layer_class, *arguments, **keywords):
@@ -79,7 +79,7 @@ def paper_discriminator(size=50, channels=4, strides=(1, 1, 1, 1)):
 def _bone_keys_and_colours():
     import numpy as np
 
-    from mrisr.imaging import bone_table
+    from mrisr.nets.imaging import bone_table
 
     table = bone_table()[:, :3].astype(np.float32) / 255.0
     return table.sum(axis=1), table
@@ -136,7 +136,7 @@ def cubic_phase_kernel(scale):
     output phase (py, px) of a pixel is a 5x5 weighted sum of its replicate-padded neighbourhood."""
     import numpy as np
 
-    from mrisr.imaging import cubic_weights
+    from mrisr.nets.imaging import cubic_weights
 
     size = 12  # large enough that the middle pixel's taps touch no border
     weights = cubic_weights(size, size * scale)

@@ -8,11 +8,13 @@ import keras
 import numpy as np
 from keras import ops
 
-from mrisr.cli import UserError
-from mrisr.datasets import prepare_training
-from mrisr.precision import policy_scope
-from mrisr.runs import StopOnNonFinite, TrainingRun, check_finite_epoch, guarded_run
-from mrisr.storage import save_model
+from mrisr.core.callbacks import StopOnNonFinite, check_finite_epoch
+from mrisr.core.model_files import save_model
+from mrisr.core.precision import policy_scope
+from mrisr.core.runs import TrainingRun, guarded_run
+from mrisr.errors import UserError
+from mrisr.paper.datasets import prepare_training
+from mrisr.paper.provenance import data_differences
 
 CONTENT_LOSSES = ("none", "mse", "ssim", "l1")
 
@@ -55,7 +57,7 @@ def rmsprop(learning_rate, decay):
 
 def content_loss_function(name):
     """The content loss of SRGAN's objective: a per-sample function, or None for the paper's pure GAN."""
-    from mrisr.losses import l1_loss, mse_loss, ssim_loss
+    from mrisr.nets.losses import l1_loss, mse_loss, ssim_loss
 
     if name == "none":
         return None
@@ -96,7 +98,7 @@ class PairedGAN(keras.Model):
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
 
     def compile(self, d_optimizer, g_optimizer, jit_compile=True):
-        from mrisr.distribution import replicas_in_sync, synchronize_batch_norm
+        from mrisr.core.distribution import replicas_in_sync, synchronize_batch_norm
 
         super().compile(jit_compile=jit_compile)
         self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
@@ -259,8 +261,8 @@ class PairedGAN(keras.Model):
 
 def build_gan(settings, input_size=25, output_size=50, channels=4, devices=None):
     """Generator, discriminator and the compiled PairedGAN for the settings (on distribution.Devices)."""
-    from mrisr.distribution import Devices
-    from mrisr.models import build_generator, paper_discriminator
+    from mrisr.core.distribution import Devices
+    from mrisr.nets.models import build_generator, paper_discriminator
 
     with policy_scope(settings.precision), (devices or Devices()).scope():
         generator = build_generator(settings.generator, input_size, output_size, channels)
@@ -277,7 +279,7 @@ def build_gan(settings, input_size=25, output_size=50, channels=4, devices=None)
 def gan_precision(settings, crop_set, train_data, devices=None, say=print):
     """The policy of `--mixed-precision auto`: float32 or 16 bits, whichever runs this run's paired GAN
     step (both networks, both optimizers) faster here (precision.measured_policy)."""
-    from mrisr.precision import measured_policy
+    from mrisr.core.precision import measured_policy
 
     batch = train_data[0]
 
@@ -292,8 +294,8 @@ def gan_precision(settings, crop_set, train_data, devices=None, say=print):
 
 def score_epoch(gan, validation, batch_size=256):
     """The paper's scores and the generator's PSNR and SSIM on the validation set, all batched."""
-    from mrisr.evaluation import predict
-    from mrisr.metrics import score_images
+    from mrisr.nets.metrics import score_images
+    from mrisr.paper.evaluation import predict
 
     generated = predict(gan.generator, validation.inputs, batch_size)
     real = gan.discriminator.predict(validation.targets, batch_size=batch_size, verbose=0)
@@ -306,6 +308,8 @@ def score_epoch(gan, validation, batch_size=256):
 
 class GANRun(TrainingRun):
     """One GAN training run: files, history, per-epoch scores, checkpoints, figures."""
+
+    data_differences = staticmethod(data_differences)
 
     def __init__(self, settings, models_dir, score_plot_dir="GAN_Score_plot", extra=None, data=None, writes=True):
         self.models_dir = Path(models_dir)
@@ -325,7 +329,7 @@ class GANRun(TrainingRun):
                 "d_optimizer": gan.d_optimizer, "g_optimizer": gan.g_optimizer}
 
     def end_of_epoch(self, gan, phase, losses, validation):
-        from mrisr.plots import plot_gan_scores, plot_snapshot
+        from mrisr.paper.plots import plot_gan_scores, plot_snapshot
 
         check_finite_epoch(losses, len(self.history["epoch"]) + 1, [gan.generator, gan.discriminator])
         scores, generated = score_epoch(gan, validation, self.settings.validation_batch_size)
@@ -391,8 +395,8 @@ def train_gan(crop_set, split, settings, models_dir, score_plot_dir="GAN_Score_p
               extra=None, overwrite=False, devices=None):
     """Train the GAN on a split CropSet, on `devices` (distribution.Devices; default one); returns the
     finished GANRun."""
-    from mrisr.distribution import Devices, without_xla
-    from mrisr.provenance import data_record
+    from mrisr.core.distribution import Devices, without_xla
+    from mrisr.paper.provenance import data_record
 
     devices = devices or Devices()
     settings = without_xla(settings, devices)

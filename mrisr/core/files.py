@@ -1,0 +1,138 @@
+"""Files written whole or not at all: atomic writes, JSON, temporaries named after their process, and
+the checks on an output path before any work."""
+
+import contextlib
+import glob
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from mrisr.errors import UserError
+
+TEMPORARY_MARK = ".tmp-"
+
+
+def full_suffix(path):
+    """The suffix a reader looks at: `.nii.gz` for compressed NIfTI, else the last suffix."""
+    path = Path(path)
+    return "".join(path.suffixes[-2:]) if path.suffix.lower() == ".gz" else path.suffix
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return pid > 0
+    return True
+
+
+def remove_stale_temporaries(path):
+    """Remove the temporary files (or folders) that a killed writer of `path` left beside it:
+    `.NAME.tmp-PID-*` whose process is gone. Returns how many were removed."""
+    import shutil
+
+    path = Path(path)
+    removed = 0
+    if not path.parent.is_dir():
+        return 0
+    for candidate in path.parent.glob(f".{glob.escape(path.name)}{TEMPORARY_MARK}*"):
+        pid_text = candidate.name[len(path.name) + 1 + len(TEMPORARY_MARK):].split("-", 1)[0]
+        if pid_text.isdigit() and not pid_alive(int(pid_text)):
+            if candidate.is_dir() and not candidate.is_symlink():
+                shutil.rmtree(candidate, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    candidate.unlink()
+            removed += 1
+    return removed
+
+
+def temporary_path(path, folder=False):
+    """A new temporary file (or folder) beside `path`, named for it and this process, same suffix."""
+    path = Path(path)
+    prefix = f".{path.name}{TEMPORARY_MARK}{os.getpid()}-"
+    if folder:
+        return Path(tempfile.mkdtemp(prefix=prefix, dir=path.parent))
+    handle, temporary = tempfile.mkstemp(prefix=prefix, suffix=full_suffix(path), dir=path.parent)
+    os.close(handle)
+    return Path(temporary)
+
+
+def atomic_write(path, write):
+    """Call `write(temporary_path)`, then rename onto `path`: a crash, a kill or a full disk never
+    leaves a broken or half-written file; the previous file stays as it was until the rename.
+
+    The temporary file sits in the same folder, keeps the suffix (Keras and nibabel check it) and is
+    named after the target and this process, so what a killed run left is removed at the next write.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise UserError(f"{path} is a folder; give a file name")
+    remove_stale_temporaries(path)
+    temporary = temporary_path(path)
+    try:
+        write(str(temporary))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes files private; give them the usual mode
+        os.replace(temporary, path)
+    except BaseException:
+        if temporary.exists():
+            temporary.unlink()
+        raise
+
+
+def same_file(first, second):
+    """Whether two paths name the same file (through links, `..` or another spelling)."""
+    try:
+        return os.path.samefile(first, second)
+    except OSError:
+        return os.path.realpath(first) == os.path.realpath(second)
+
+
+def check_output_path(path, inputs=()):
+    """Before any work: raise UserError unless `path` can be written as a new file and is none of
+    `inputs` (compared through links and other spellings of the same file)."""
+    path = Path(path)
+    for source in inputs:
+        if path.exists() and same_file(path, source) or os.path.realpath(path) == os.path.realpath(source):
+            raise UserError(f"the output {path} is the input {source}: refusing to overwrite it; "
+                            "give another output name")
+    if path.is_dir():
+        raise UserError(f"the output {path} is a folder; give a file name")
+    folder = path.parent
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"cannot write {path}: {existing} is not a folder")
+    if existing != folder:
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise UserError(f"cannot write {path}: no permission to create folders in {existing}")
+        return
+    try:
+        probe = temporary_path(path)
+        probe.unlink()
+    except OSError as error:
+        raise UserError(f"cannot write {path}: {error.strerror or error}") from None
+
+
+def save_json(path, data):
+    def write(temporary):
+        with open(temporary, "w") as file:
+            json.dump(data, file, indent=1, default=float)
+            file.write("\n")
+
+    atomic_write(path, write)
+
+
+def load_json(path):
+    try:
+        with open(path) as file:
+            return json.load(file)
+    except (OSError, ValueError) as error:
+        raise UserError(f"cannot read {path}: {error}") from None
