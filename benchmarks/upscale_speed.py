@@ -8,8 +8,12 @@ networks with the default tile of 192 input pixels (so a 512x512 slice is 9 tile
 """
 
 import argparse
+import sys
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script or with -m
 
 from benchmarks.machine import matmul_gflops, median_seconds  # noqa: E402
 
