@@ -9,7 +9,6 @@
     thin = mrisr.upscale_file("thick.nii.gz", "thin.nii.gz", model="self")  # across slices
 """
 
-from pathlib import Path
 
 import numpy as np
 
@@ -49,14 +48,18 @@ def upscale(data, model="mri-x2", scale=None, axis=2, tile=192, progress=False):
 
 
 def _upscale_nifti(image, upscaler, axis, progress):
-    from mrisr.scans.medical_io import upscaled_nifti
+    from mrisr.scans.geometry import check_affine, tiling_affine
+    from mrisr.scans.nifti import finer_nifti
 
     data = np.asanyarray(image.dataobj)
-    if data.ndim == 2:
-        data = data[..., None]
-    if data.ndim != 3:
+    if data.ndim not in (2, 3):
         raise UserError(f"expected a 2-D or 3-D NIfTI image, not {data.ndim}-D")
-    return upscaled_nifti(image, upscale(data, upscaler, axis=axis, progress=progress), axis, upscaler.scale)
+    check_affine(image.affine, "the NIfTI image")
+    upscaled = upscale(data, upscaler, axis=axis, progress=progress)
+    factors = [upscaler.scale] * data.ndim
+    if data.ndim == 3:
+        factors[axis] = 1
+    return finer_nifti(image, upscaled, tiling_affine(image.affine, factors), factors)
 
 
 def upscale_file(input_path, output_path, model="mri-x2", scale=None, axis=None, tile=192, progress=False,
@@ -65,11 +68,10 @@ def upscale_file(input_path, output_path, model="mri-x2", scale=None, axis=None,
     DICOM and NIfTI in-plane; with `model="self"` (or a network saved by it) across the slices of a
     thick-slice volume, where `across_slices` takes slice_thickness, profile, minutes, save_model and
     volume_index as the command's options do."""
-    from mrisr.commands.upscale import upscale_command
+    from mrisr.scans.upscale_file import upscale_file as upscale_whole_file
 
-    upscale_command(str(model), str(input_path), str(output_path), axis=axis, scale=scale, tile=tile,
-                    quiet=not progress, **across_slices)
-    return Path(output_path)
+    return upscale_whole_file(str(model), str(input_path), str(output_path), axis=axis, scale=scale, tile=tile,
+                              progress=progress, **across_slices)
 
 
 def read_crops(folder, limit=None):

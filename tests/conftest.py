@@ -96,3 +96,147 @@ def make_crop_folder(folder, count=30, sizes=(6, 12), seed=0):
 @pytest.fixture
 def tiny_crops(tmp_path):
     return make_crop_folder(tmp_path / "crops")
+
+
+# --- scans: DICOM and NIfTI built in the tests ----------------------------------------------------
+
+# An oblique orientation: rows along x, columns tilted 0.3 rad towards z (LPS direction cosines).
+OBLIQUE = (1.0, 0.0, 0.0, 0.0, float(np.cos(0.3)), float(np.sin(0.3)))
+# Two more: a double obliquity, and sagittal slices (normal along -x).
+DOUBLE_OBLIQUE = tuple(float(v) for v in np.concatenate([
+    np.array([np.cos(0.2), np.sin(0.2) * np.cos(0.5), np.sin(0.2) * np.sin(0.5)]),
+    np.cross([0.2, -0.1, 0.97], [np.cos(0.2), np.sin(0.2) * np.cos(0.5), np.sin(0.2) * np.sin(0.5)])
+    / np.linalg.norm(np.cross([0.2, -0.1, 0.97], [np.cos(0.2), np.sin(0.2) * np.cos(0.5),
+                                                  np.sin(0.2) * np.sin(0.5)]))]))
+SAGITTAL = (0.0, 1.0, 0.0, 0.0, 0.0, -1.0)
+
+
+def dicom_dataset(pixels, spacing=(0.8, 0.7), orientation=None, position=None, thickness=None, series=None,
+                  bits_stored=12):
+    """A classic MR image dataset of `pixels` (rows, columns), uint16 or int16, with the geometry given."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = MRImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    dataset = Dataset()
+    dataset.file_meta = meta
+    dataset.SOPClassUID, dataset.SOPInstanceUID = MRImageStorage, meta.MediaStorageSOPInstanceUID
+    dataset.Modality, dataset.PatientName, dataset.SeriesDescription = "MR", "Test^Phantom", "T1 axial"
+    dataset.StudyInstanceUID = "1.2.826.0.1.3680043.8.498.1"
+    dataset.SeriesInstanceUID = series or generate_uid()
+    dataset.Rows, dataset.Columns = pixels.shape
+    dataset.SamplesPerPixel, dataset.PhotometricInterpretation = 1, "MONOCHROME2"
+    signed = pixels.dtype == np.int16
+    dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit = 16, bits_stored, bits_stored - 1
+    dataset.PixelRepresentation = int(signed)
+    dataset.PixelSpacing = [float(v) for v in spacing]
+    if orientation is not None:
+        dataset.ImageOrientationPatient = [float(v) for v in orientation]
+        dataset.ImagePositionPatient = [float(v) for v in position]
+    if thickness is not None:
+        dataset.SliceThickness = float(thickness)
+    dataset.ImageType = ["ORIGINAL", "PRIMARY", "M", "ND"]
+    dataset.PixelData = pixels.astype(np.int16 if signed else np.uint16).tobytes()
+    return dataset
+
+
+def write_dicom(path, pixels, spacing=(0.8, 0.7), **geometry):
+    """One DICOM image file (see dicom_dataset)."""
+    dicom_dataset(pixels, spacing, **geometry).save_as(path, enforce_file_format=True)
+    return path
+
+
+def write_series(folder, volume, spacing=(0.8, 0.7), step=3.0, thickness=2.5, orientation=OBLIQUE, seed=0,
+                 origin=(10.0, -5.0, 7.0)):
+    """A DICOM series of a volume (rows, columns, slices), slice k at origin + k * step along the normal,
+    its files named at random (so their order says nothing). Returns the normal (LPS)."""
+    import pydicom
+
+    folder = Path(folder)
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    orientation = np.asarray(orientation, dtype=float)
+    normal = np.cross(orientation[:3], orientation[3:])
+    series = pydicom.uid.generate_uid()
+    for k in rng.permutation(volume.shape[2]):
+        write_dicom(folder / f"file_{rng.integers(1_000_000):07d}.dcm", volume[:, :, k], spacing,
+                    orientation=orientation, position=np.asarray(origin) + normal * step * k, thickness=thickness,
+                    series=series)
+    return normal
+
+
+def write_multiframe(path, volume, order, step=3.0, orientation=SAGITTAL, spacing=(0.9, 0.8), thickness=3.0,
+                     origin=(20.0, -30.0, 40.0)):
+    """An enhanced (multi-frame) MR file of a volume (rows, columns, frames) whose frames are stored in
+    `order`, with per-frame positions and stack numbers, shared orientation and pixel measures."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.sequence import Sequence
+    from pydicom.uid import EnhancedMRImageStorage, ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = EnhancedMRImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    dataset = Dataset()
+    dataset.file_meta = meta
+    dataset.SOPClassUID, dataset.SOPInstanceUID = EnhancedMRImageStorage, meta.MediaStorageSOPInstanceUID
+    dataset.Modality, dataset.SeriesInstanceUID = "MR", generate_uid()
+    dataset.StudyInstanceUID, dataset.PatientName = "1.2.826.0.1.3680043.8.498.2", "Test^Phantom"
+    dataset.ImageType = ["ORIGINAL", "PRIMARY", "M", "NONE"]
+    dataset.Rows, dataset.Columns = volume.shape[:2]
+    dataset.NumberOfFrames = volume.shape[2]
+    dataset.SamplesPerPixel, dataset.PhotometricInterpretation = 1, "MONOCHROME2"
+    dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit, dataset.PixelRepresentation = 16, 16, 15, 0
+    plane, measures, shared = Dataset(), Dataset(), Dataset()
+    plane.ImageOrientationPatient = [float(v) for v in orientation]
+    measures.PixelSpacing, measures.SliceThickness = [float(v) for v in spacing], float(thickness)
+    shared.PlaneOrientationSequence, shared.PixelMeasuresSequence = Sequence([plane]), Sequence([measures])
+    dataset.SharedFunctionalGroupsSequence = Sequence([shared])
+    normal = np.cross(np.asarray(orientation[:3]), np.asarray(orientation[3:]))
+    dimension = Dataset()
+    dimension.DimensionIndexPointer = 0x00209057  # InStackPositionNumber
+    dimension.FunctionalGroupPointer = 0x00209111  # FrameContentSequence
+    dataset.DimensionIndexSequence = Sequence([dimension])
+    items = []
+    for k in order:
+        position, content, item = Dataset(), Dataset(), Dataset()
+        position.ImagePositionPatient = [float(v) for v in np.asarray(origin) + normal * step * k]
+        content.InStackPositionNumber, content.DimensionIndexValues = k + 1, [k + 1]
+        item.PlanePositionSequence, item.FrameContentSequence = Sequence([position]), Sequence([content])
+        items.append(item)
+    dataset.PerFrameFunctionalGroupsSequence = Sequence(items)
+    dataset.PixelData = np.ascontiguousarray(np.moveaxis(volume[:, :, order], -1, 0)).astype(np.uint16).tobytes()
+    dataset.save_as(path, enforce_file_format=True)
+    return normal
+
+
+def write_nifti(path, data, zooms=None, affine=None):
+    """A NIfTI file of `data` with `affine` (default: diagonal `zooms`)."""
+    import nibabel
+
+    affine = np.diag(list(zooms) + [1.0]) if affine is None else affine
+    image = nibabel.Nifti1Image(data, affine)
+    if zooms is not None:
+        image.header.set_zooms(zooms)
+    nibabel.save(image, path)
+    return Path(path)
+
+
+def interrupt_after(calls, exception=KeyboardInterrupt):
+    """A stand-in that raises `exception` (Ctrl-C) on call number `calls` of what it wraps, for tests of
+    interrupted runs: `monkeypatch.setattr(Owner, "method", interrupt_after(3)(Owner.method))`."""
+    def wrap(function):
+        count = {"calls": 0}
+
+        def wrapper(*arguments, **options):
+            count["calls"] += 1
+            if count["calls"] == calls:
+                raise exception
+            return function(*arguments, **options)
+
+        return wrapper
+
+    return wrap

@@ -35,14 +35,13 @@ def test_shipped_weights_by_name_and_an_upscaler_reused():
 def test_a_nifti_image_comes_back_with_its_header_and_tiling_affine(tmp_path):
     import nibabel
 
-    from mrisr.scans.medical_io import upscaled_affine
-
     affine = np.diag([0.9, 0.9, 5.0, 1.0])
     image = nibabel.Nifti1Image(np.random.default_rng(2).integers(0, 500, (10, 12, 3)).astype(np.int16), affine)
     up = mrisr.upscale(image, model="bicubic")
     assert up.shape == (20, 24, 3) and up.get_data_dtype() == np.int16
     assert up.header.get_zooms() == pytest.approx((0.45, 0.45, 5.0))
-    np.testing.assert_allclose(up.affine, upscaled_affine(affine, 2, 2))
+    # x2 in-plane: voxels of 0.45 mm, the first centre a quarter of an old voxel (0.225 mm) back
+    np.testing.assert_allclose(up.affine, [[0.45, 0, 0, -0.225], [0, 0.45, 0, -0.225], [0, 0, 5.0, 0], [0, 0, 0, 1]])
     nibabel.save(image, tmp_path / "scan.nii.gz")
     path = mrisr.upscale_file(tmp_path / "scan.nii.gz", tmp_path / "scan_x2.nii.gz", model="bicubic")
     written = nibabel.load(path)

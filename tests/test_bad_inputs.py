@@ -53,6 +53,7 @@ def workspace(tmp_path_factory):
     np.save(root / "volume.npy", np.random.default_rng(0).random((4, 8, 8)).astype(np.float32))
     full = np.random.default_rng(1).random((64, 64))
     np.save(root / "whole.npy", full)
+    np.save(root / "big.npy", np.zeros((2000, 2000)))  # x64: 131 GB of float64 output
     (root / "truncated.npy").write_bytes((root / "whole.npy").read_bytes()[:300])
     (root / "random.keras").write_bytes(os.urandom(2000))
     (root / "a_file").write_text("not a folder")
@@ -63,7 +64,7 @@ def workspace(tmp_path_factory):
     nibabel.save(nibabel.Nifti1Image(np.zeros((8, 8, 6, 3), np.float32), np.diag([1, 1, 4, 1])), root / "4d.nii.gz")
     nibabel.save(nibabel.Nifti1Image(np.zeros((8, 8, 1), np.float32), np.diag([1, 1, 4, 1])), root / "flat.nii.gz")
     np.save(root / "plane.npy", np.zeros((8, 8), np.float32))
-    from tests.test_medical_io import write_dicom
+    from tests.conftest import write_dicom
 
     write_dicom(root / "one.dcm", np.zeros((8, 8), np.uint16))
     (root / "splits_foreign.csv").write_text("crop_index,split\n0,train\n1,validation\n999,test\n")
@@ -120,24 +121,25 @@ CASES = [
     ("upscale", ["bicubic", "volume.npy", "models/../volume.npy"], "is the input"),
     ("upscale", ["bicubic", "link_to_volume.npy", "volume.npy"], "is the input"),
     ("upscale", ["bicubic", "volume.npy", "link_to_volume.npy"], "is the input"),
-    ("upscale", ["bicubic", "empty.npy", "o.npy"], "empty array"),
+    ("upscale", ["bicubic", "empty.npy", "o.npy"], "holds no values"),
     ("upscale", ["bicubic", "truncated.npy", "o.npy"], "truncated or corrupt"),
     ("upscale", ["random.keras", "volume.npy", "o.npy"], "not a Keras model file"),
-    ("upscale", ["bicubic", "volume.npy", "o.npy", "--scale", "100000"], "memory"),
+    ("upscale", ["bicubic", "volume.npy", "o.npy", "--scale", "100000"], "from 2 to 64"),
+    ("upscale", ["bicubic", "big.npy", "o.npy", "--scale", "64"], "memory"),
     ("upscale", ["bicubic", "volume.npy", "a_file/o.npy"], "not a folder"),
     ("upscale", ["bicubic", "volume.npy", "models"], "is a folder"),
     ("upscale", [MODEL, "volume.npy", "o.npy", "--scale", "4"], "not by --scale 4"),
     # upscale.py self (across slices)
     ("upscale", ["self", "plane.npy", "o.npy", "--axis", "0", "--scale", "2"], "3-D volume"),
-    ("upscale", ["self", "flat.nii.gz", "o.nii.gz"], "not a 3-D volume"),
+    ("upscale", ["self", "flat.nii.gz", "o.nii.gz"], "at least 4 are needed"),
     ("upscale", ["self", "4d.nii.gz", "o.nii.gz"], "--volume-index"),
     ("upscale", ["self", "4d.nii.gz", "o.nii.gz", "--volume-index", "5"], "--volume-index must be"),
     ("upscale", ["self", "iso.nii.gz", "o.nii.gz"], "nearly isotropic"),
     ("upscale", ["self", "iso.nii.gz", "o.nii.gz", "--axis", "2"], "only 1.00 times"),
-    ("upscale", ["self", "iso.nii.gz", "o.nii.gz", "--axis", "2", "--scale", "1"], "at least 2"),
+    ("upscale", ["self", "iso.nii.gz", "o.nii.gz", "--axis", "2", "--scale", "1"], "from 2 to 64"),
     ("upscale", ["self", "volume.npy", "o.npy"], "give --axis and --scale"),
     ("upscale", ["self", "one.dcm", "o.dcm"], "give the folder of the series"),
-    ("upscale", ["self", "iso.nii.gz", "o.png", "--axis", "2", "--scale", "2"], "cannot write a nifti volume"),
+    ("upscale", ["self", "iso.nii.gz", "o.png", "--axis", "2", "--scale", "2"], "cannot write a NIfTI as o.png"),
     ("upscale", ["self", "4d.nii.gz", "o.nii.gz", "--volume-index", "0", "--minutes", "0"], "--minutes must be"),
     ("upscale", ["self", "4d.nii.gz", "o.nii.gz", "--volume-index", "0", "--save-model", "net.h5"], ".keras"),
     ("upscale", ["self", "4d.nii.gz", "o.nii.gz", "--volume-index", "0", "--slice-thickness", "-1"],

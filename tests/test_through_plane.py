@@ -15,7 +15,7 @@ from mrisr.scans.through_plane import (
     sub_slices_to_fine,
     thin_affine,
 )
-from tests.conftest import run_script
+from tests.conftest import run_script, write_nifti
 
 
 def test_a_box_profile_of_f_slices_is_the_slab_average():
@@ -275,15 +275,6 @@ def test_the_plan_reads_the_geometry_and_refuses_what_it_cannot_do():
         make_plan(FakeVolume((30, 30, 3), (1.0, 1.0, 4.0)))
 
 
-def write_nifti(path, data, zooms, affine=None):
-    import nibabel
-
-    affine = np.diag(list(zooms) + [1.0]) if affine is None else affine
-    image = nibabel.Nifti1Image(data, affine)
-    image.header.set_zooms(zooms)
-    nibabel.save(image, path)
-
-
 def test_upscale_self_on_a_nifti_volume_and_the_saved_network(tmp_path, capsys):
     import nibabel
 
@@ -329,114 +320,3 @@ def test_where_bfloat16_is_emulated_self_measures_it_slower_and_learns_in_float3
     line = next(line for line in result.stdout.splitlines() if line.startswith("precision:"))
     assert line.startswith("precision: float32, the faster here") and "mixed bfloat16" in line
     assert "5 steps" in result.stdout and "float32)" in result.stdout
-
-
-def write_series(folder, volume, spacing=(0.8, 0.7), step=3.0, thickness=2.5, seed=0):
-    """A DICOM series of an oblique volume (rows, columns, slices), its files in shuffled order."""
-    import pydicom
-
-    from tests.test_medical_io import write_dicom
-
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(seed)
-    row_direction, column_direction = np.array([1.0, 0.0, 0.0]), np.array([0.0, np.cos(0.3), np.sin(0.3)])
-    normal = np.cross(row_direction, column_direction)
-    series = pydicom.uid.generate_uid()
-    for k in rng.permutation(volume.shape[2]):
-        path = folder / f"file_{rng.integers(1_000_000):07d}.dcm"
-        write_dicom(path, volume[:, :, k])
-        dataset = pydicom.dcmread(path)
-        dataset.ImageOrientationPatient = list(row_direction) + list(column_direction)
-        dataset.ImagePositionPatient = list(np.array([10.0, -5.0, 7.0]) + normal * step * k)
-        dataset.PixelSpacing = list(spacing)
-        dataset.SliceThickness = thickness
-        dataset.SeriesInstanceUID = series
-        dataset.save_as(path)
-    return normal
-
-
-def test_dicom_series_are_ordered_by_position_and_written_with_new_geometry_and_uids(tmp_path):
-    import pydicom
-
-    from mrisr.scans.volumes import read_volume, write_volume
-
-    volume = np.random.default_rng(5).integers(0, 3000, size=(10, 12, 6)).astype(np.uint16)
-    for k in range(6):
-        volume[0, 0, k] = 1000 + k  # a marker of each slice's order
-    normal = write_series(tmp_path / "series", volume)
-    read = read_volume(tmp_path / "series")
-    assert read.kind == "dicom-series" and read.data.shape == (10, 12, 6)
-    assert read.data[0, 0].tolist() == [1000, 1001, 1002, 1003, 1004, 1005]
-    assert read.spacing == pytest.approx((0.8, 0.7, 3.0)) and read.thickness == pytest.approx(2.5)
-    plan = make_plan(read)
-    assert plan.axis == 2 and plan.profile.factor == 4 and plan.profile.thickness == pytest.approx(2.5 / 0.75)
-    thin = np.repeat(read.data, 2, axis=2)
-    write_volume(read, thin, tmp_path / "out", 2, 2)
-    written = [pydicom.dcmread(p) for p in sorted((tmp_path / "out").iterdir())]
-    assert len(written) == 12
-    positions = [float(np.dot(normal, [float(v) for v in d.ImagePositionPatient])) for d in written]
-    first = float(np.dot(normal, [10.0, -5.0, 7.0]))
-    assert positions == pytest.approx([first + 3.0 * ((k + 0.5) / 2 - 0.5) for k in range(12)], abs=1e-4)
-    assert {float(d.SliceThickness) for d in written} == {1.5}
-    assert len({d.SOPInstanceUID for d in written}) == 12 and len({d.SeriesInstanceUID for d in written}) == 1
-    originals = {pydicom.dcmread(p).SOPInstanceUID for p in (tmp_path / "series").iterdir()}
-    assert not originals & {d.SOPInstanceUID for d in written}
-    assert written[0].SeriesInstanceUID != read.header[0].SeriesInstanceUID
-    np.testing.assert_array_equal(np.stack([d.pixel_array for d in written], axis=-1), thin)
-    again = read_volume(tmp_path / "out")
-    assert again.spacing == pytest.approx((0.8, 0.7, 1.5))
-
-
-def write_multiframe(path, volume, order, step=3.0):
-    """An enhanced (multi-frame) DICOM file whose frames are stored in `order`."""
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.sequence import Sequence
-    from pydicom.uid import EnhancedMRImageStorage, ExplicitVRLittleEndian, generate_uid
-
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = EnhancedMRImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    dataset = Dataset()
-    dataset.file_meta = meta
-    dataset.SOPClassUID, dataset.SOPInstanceUID = EnhancedMRImageStorage, meta.MediaStorageSOPInstanceUID
-    dataset.Modality, dataset.SeriesInstanceUID = "MR", generate_uid()
-    dataset.Rows, dataset.Columns = volume.shape[:2]
-    dataset.NumberOfFrames = volume.shape[2]
-    dataset.SamplesPerPixel, dataset.PhotometricInterpretation = 1, "MONOCHROME2"
-    dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit, dataset.PixelRepresentation = 16, 16, 15, 0
-    orientation, measures, shared = Dataset(), Dataset(), Dataset()
-    orientation.ImageOrientationPatient = [0.0, 1.0, 0.0, 0.0, 0.0, -1.0]  # sagittal slices: normal along -x
-    measures.PixelSpacing, measures.SliceThickness = [0.9, 0.8], 3.0
-    shared.PlaneOrientationSequence, shared.PixelMeasuresSequence = Sequence([orientation]), Sequence([measures])
-    dataset.SharedFunctionalGroupsSequence = Sequence([shared])
-    items = []
-    for k in order:
-        position, item = Dataset(), Dataset()
-        position.ImagePositionPatient = [20.0 - step * k, -30.0, 40.0]
-        item.PlanePositionSequence = Sequence([position])
-        items.append(item)
-    dataset.PerFrameFunctionalGroupsSequence = Sequence(items)
-    dataset.PixelData = np.ascontiguousarray(np.moveaxis(volume[:, :, order], -1, 0)).astype(np.uint16).tobytes()
-    dataset.save_as(path, enforce_file_format=True)
-
-
-def test_multiframe_dicom_is_ordered_by_position_and_written_with_thin_frames(tmp_path):
-    import pydicom
-
-    from mrisr.scans.volumes import read_volume, write_volume
-
-    volume = np.random.default_rng(6).integers(0, 3000, size=(8, 9, 5)).astype(np.uint16)
-    volume[0, 0] = 1000 + np.arange(5)
-    write_multiframe(tmp_path / "multi.dcm", volume, [3, 0, 4, 1, 2])
-    read = read_volume(tmp_path / "multi.dcm")
-    assert read.kind == "dicom-multiframe" and read.data[0, 0].tolist() == [1000, 1001, 1002, 1003, 1004]
-    assert read.spacing == pytest.approx((0.9, 0.8, 3.0)) and read.thickness == pytest.approx(3.0)
-    thin = np.repeat(read.data, 3, axis=2)
-    write_volume(read, thin, tmp_path / "thin.dcm", 2, 3)
-    written = pydicom.dcmread(tmp_path / "thin.dcm")
-    assert int(written.NumberOfFrames) == 15 and written.SOPInstanceUID != read.header.SOPInstanceUID
-    np.testing.assert_array_equal(np.moveaxis(written.pixel_array, 0, -1), thin)
-    again = read_volume(tmp_path / "thin.dcm")
-    assert again.spacing == pytest.approx((0.9, 0.8, 1.0))
-    np.testing.assert_allclose(again.affine, thin_affine(read.affine, 2, 3), atol=1e-5)

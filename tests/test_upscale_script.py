@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from tests.conftest import run_script
-from tests.test_medical_io import write_dicom
+from tests.conftest import run_script, write_dicom
 
 
 @pytest.fixture(scope="module")
@@ -45,11 +44,11 @@ def test_bad_input_model_or_output_exit_2_with_one_line(espcn_file, tmp_path, ca
     np.save(tmp_path / "array.npy", np.zeros((4, 4)))
     (tmp_path / "broken.keras").write_bytes(b"nonsense")
     cases = [
-        ([str(espcn_file), str(tmp_path / "notes.txt"), str(tmp_path / "o.png")], "unsupported format"),
+        ([str(espcn_file), str(tmp_path / "notes.txt"), str(tmp_path / "o.png")], "unsupported input"),
         ([str(espcn_file), str(tmp_path / "missing.png"), str(tmp_path / "o.png")], "does not exist"),
         ([str(tmp_path / "broken.keras"), str(tmp_path / "array.npy"), str(tmp_path / "o.npy")], "cannot load"),
-        ([str(espcn_file), str(tmp_path / "array.npy"), str(tmp_path / "o.dcm")], "cannot write a npy input"),
-        (["bicubic", str(tmp_path / "array.npy"), str(tmp_path / "o.npy"), "--scale", "1"], "at least 2"),
+        ([str(espcn_file), str(tmp_path / "array.npy"), str(tmp_path / "o.dcm")], "cannot write a .npy array as o.dcm"),
+        (["bicubic", str(tmp_path / "array.npy"), str(tmp_path / "o.npy"), "--scale", "1"], "from 2 to 64"),
     ]
     for argv, message in cases:
         code, out, err = run_script("upscale", argv, capsys)

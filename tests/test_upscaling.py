@@ -131,7 +131,7 @@ def test_non_finite_input_is_kept_in_place_and_never_spread():
     pixels = np.random.default_rng(7).random((2, 12, 10)).astype(np.float32) * 100 + 50
     pixels[0, 3, 4] = np.nan
     pixels[1, 0, 0] = np.inf
-    from mrisr.scans.upscaling import intensity_range
+    from mrisr.scans.values import intensity_range
 
     assert intensity_range(pixels)[2] == 2
     output = upscale_pixels(BicubicUpscaler(2), pixels)
@@ -169,7 +169,7 @@ def test_a_model_that_outputs_nan_is_refused(tmp_path):
 
 
 def test_non_finite_values_are_kept_across_slices_too():
-    from mrisr.scans.upscaling import keep_non_finite
+    from mrisr.scans.values import keep_non_finite
 
     source = np.ones((3, 2, 2), np.float32)
     source[1, 0, 1] = np.nan

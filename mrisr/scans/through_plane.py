@@ -360,7 +360,7 @@ def apply_network(model, volume01, axis, factor, batch_planes=8, progress=True):
 
 def thin_affine(affine, axis, factor):
     """The affine of the thin volume: F thin voxels tile each thick voxel along `axis`."""
-    from mrisr.scans.medical_io import tiling_affine
+    from mrisr.scans.geometry import tiling_affine
 
     factors = [1, 1, 1]
     factors[axis] = factor
@@ -412,7 +412,7 @@ def make_plan(volume, axis=None, factor=None, thickness_mm=None, kind="box"):
     if not 2 <= factor <= 16:
         raise UserError(f"--scale must be from 2 to 16 for upscaling across slices, got {factor}")
     if data.shape[axis] < 4:
-        raise UserError(f"the volume has {data.shape[axis]} slices along axis {axis}: at least 4 are needed")
+        raise UserError(f"the volume has only {data.shape[axis]} slice(s) along axis {axis}: at least 4 are needed")
     thin = spacing[axis] / factor
     if thickness_mm is None:
         thickness_mm = volume.thickness or spacing[axis]
@@ -435,7 +435,7 @@ def restore_range(thin01, low, span, dtype):
     """Thin volume in normalised units -> `dtype`: scaled back, rounded and clipped to the range of an
     integer type (never wrapped), not clipped to the input's range: a thin slice may be brighter than
     the slab average it came from, and clipping would break its average."""
-    from mrisr.scans.medical_io import cast_like
+    from mrisr.scans.values import cast_like
 
     values = thin01.astype(np.float64) if np.dtype(dtype).itemsize >= 4 and np.issubdtype(dtype, np.integer) \
         else thin01
@@ -471,7 +471,7 @@ def upscale_volume(volume, plan, recipe=None, minutes=10.0, model=None, precisio
     non_finite = int(volume.data.size - np.count_nonzero(np.isfinite(volume.data))) \
         if np.issubdtype(volume.data.dtype, np.floating) else 0
     if non_finite:
-        from mrisr.scans.upscaling import keep_non_finite
+        from mrisr.scans.values import keep_non_finite
 
         result = keep_non_finite(result, volume.data, plan.profile.factor, axes=(plan.axis,))
     return result, model, report, non_finite

@@ -211,19 +211,6 @@ def load_upscaler(model_spec, scale=None, tile=192, precision="float32", say=pri
     return upscaler
 
 
-def intensity_range(pixels):
-    """(minimum, maximum, count) over the finite values of `pixels`; count = how many are NaN or infinite."""
-    pixels = np.asarray(pixels)
-    if not np.issubdtype(pixels.dtype, np.floating):
-        return float(pixels.min()), float(pixels.max()), 0
-    finite = np.isfinite(pixels)
-    count = int(finite.size - np.count_nonzero(finite))
-    if count == finite.size:
-        raise UserError("every value of the input is NaN or infinite: nothing to upscale")
-    return (float(pixels.min(where=finite, initial=np.inf)), float(pixels.max(where=finite, initial=-np.inf)),
-            count)
-
-
 def output_bytes(pixels, scale):
     """Memory an upscale of `pixels` needs: the output in the input's type, plus float64 work on one slice."""
     pixels = np.asarray(pixels)
@@ -244,19 +231,6 @@ def check_memory(needed, what):
                         f"({total / 2**30:.1f} GiB): use a smaller --scale or a smaller input")
 
 
-def keep_non_finite(result, source, factor, axes):
-    """Put each NaN or infinite `source` value back into the `factor` output pixels it covers along
-    each of `axes` (float data; `result` is `source` upscaled by `factor` along those axes)."""
-    if np.isfinite(source).all():
-        return result
-    expanded = source
-    for axis in axes:
-        expanded = np.repeat(expanded, factor, axis=axis)
-    keep = ~np.isfinite(expanded)
-    result[keep] = expanded[keep]
-    return result
-
-
 def upscale_pixels(upscaler, pixels, progress=False):
     """Upscale (slices, height, width[, channels]) pixels of any numeric type slice by slice: mapped
     to [0, 1] by the whole input's finite minimum and maximum, upscaled, mapped back to the same range
@@ -267,7 +241,7 @@ def upscale_pixels(upscaler, pixels, progress=False):
     for their count). A NaN or infinite network output stops the work (RunFailed)."""
     from tqdm import tqdm
 
-    from mrisr.scans.medical_io import cast_like
+    from mrisr.scans.values import cast_like, intensity_range, keep_non_finite
 
     pixels = np.asarray(pixels)
     low, high, _ = intensity_range(pixels)

@@ -1,0 +1,84 @@
+"""Where a scan's voxels are: one convention for every format, and the arithmetic of finer voxels.
+
+Every `Scan.affine` maps a voxel index (i, j, k) of the scan's data, in the order the data is stored,
+to RAS+ millimetres, the convention of NIfTI: +x towards the patient's right, +y anterior, +z superior.
+DICOM states positions in LPS (+x towards the patient's left, +y posterior, +z superior); RAS+ is LPS
+with x and y negated, so a DICOM geometry is read and written through `LPS_TO_RAS` (its own inverse).
+For a DICOM image the data is
+(rows, columns[, slices]): i runs down the rows (along the column direction cosines, spaced by
+PixelSpacing[0]), j along a row (row direction cosines, PixelSpacing[1]), k along the slice normal.
+"""
+
+import numpy as np
+
+from mrisr.errors import UserError
+
+LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+
+
+def tiling_affine(affine, factors):
+    """The affine of a grid whose voxels along each axis are `factors[axis]` times finer, placed so
+    that they tile the old voxels exactly (new voxel k lies at old coordinate (k + 0.5) / F - 0.5).
+    Hand-written: nibabel.affines.rescale_affine centres on the integer voxel (shape - 1) // 2, which
+    shifts the new grid by a quarter of an old voxel at x2 for an odd size (measured)."""
+    factors = np.asarray(list(factors) + [1] * (3 - len(factors)), dtype=float)[:3]
+    voxel_map = np.eye(4)
+    voxel_map[:3, :3] = np.diag(1.0 / factors)
+    voxel_map[:3, 3] = 0.5 / factors - 0.5
+    return np.asarray(affine, dtype=float) @ voxel_map
+
+
+def voxel_sizes(affine):
+    """The length (mm) of each voxel axis of an affine."""
+    return tuple(float(size) for size in np.linalg.norm(np.asarray(affine)[:3, :3], axis=0))
+
+
+def check_affine(affine, name):
+    """UserError unless an affine places voxels in space: finite, and its three axes independent."""
+    affine = np.asarray(affine, dtype=float)
+    if affine.shape != (4, 4) or not np.isfinite(affine).all():
+        raise UserError(f"{name}: its voxel-to-world matrix holds NaN or infinite values: the voxels have no place "
+                        "in space (fix the header)")
+    sizes = voxel_sizes(affine)
+    if min(sizes) <= 1e-6 or abs(np.linalg.det(affine[:3, :3])) <= 1e-9 * np.prod(sizes):
+        raise UserError(f"{name}: its voxel-to-world matrix is singular (a zero voxel size or two axes in one "
+                        "direction): the voxels have no place in space (fix the header)")
+    return affine
+
+
+def dicom_affine(orientation, position, pixel_spacing, step):
+    """The RAS+ affine of DICOM data (rows, columns, slices) from ImageOrientationPatient, the first
+    slice's ImagePositionPatient, PixelSpacing and the step (a 3-vector in LPS mm) from one slice to the
+    next."""
+    orientation = np.asarray(orientation, dtype=float)
+    lps = np.eye(4)
+    lps[:3, 0] = orientation[3:] * float(pixel_spacing[0])
+    lps[:3, 1] = orientation[:3] * float(pixel_spacing[1])
+    lps[:3, 2] = np.asarray(step, dtype=float)
+    lps[:3, 3] = np.asarray(position, dtype=float)
+    return LPS_TO_RAS @ lps
+
+
+def dicom_normal(orientation):
+    orientation = np.asarray(orientation, dtype=float)
+    return np.cross(orientation[:3], orientation[3:])
+
+
+def dicom_fields(affine, slice_index=0):
+    """What DICOM says of slice `slice_index` of a grid with this RAS+ affine: (ImagePositionPatient,
+    PixelSpacing, the step between slices along the normal in mm, SliceLocation)."""
+    lps = LPS_TO_RAS @ np.asarray(affine, dtype=float)
+    position = lps[:3, 3] + lps[:3, 2] * slice_index
+    pixel_spacing = [float(np.linalg.norm(lps[:3, 0])), float(np.linalg.norm(lps[:3, 1]))]
+    normal = np.cross(lps[:3, 1] / pixel_spacing[1], lps[:3, 0] / pixel_spacing[0])
+    step = float(np.dot(normal, lps[:3, 2]))
+    return position, pixel_spacing, step, float(np.dot(normal, position))
+
+
+def decimal_string(value):
+    """A number as DICOM's DS (at most 16 characters), to the micrometre where the value allows."""
+    for digits in (6, 5, 4, 3):
+        text = f"{float(value):.{digits}f}".rstrip("0").rstrip(".")
+        if len(text) <= 16:
+            return text if text not in ("-0", "") else "0"
+    return f"{float(value):.8g}"

@@ -1,0 +1,164 @@
+"""Upscaling whole files, the work of `upscale.py` and `mrisr.upscale_file`: in-plane, slice by slice,
+with a trained model (or bicubic); or across the slices of a thick-slice volume with a network learned
+from it ('self') or saved by it. Everything that can be checked is checked before the work."""
+
+import dataclasses
+import time
+from pathlib import Path
+
+from mrisr.errors import UserError
+
+
+def upscale_file(model, input_path, output_path, axis=None, scale=None, tile=192, precision=None,
+                 slice_thickness=None, profile="box", steps=None, minutes=10.0, save_model=None, volume_index=None,
+                 progress=True, say=print):
+    """Upscale a file in-plane with `model`, or across its slices (`model` 'self' or a network saved
+    by it). `precision`: a Keras dtype policy or "auto" (default: float32 in-plane, auto for 'self').
+    Returns the output path; UserError for bad input, before any work where it can be known."""
+    from mrisr.core.files import check_output_path
+
+    model = str(model)
+    if scale is not None and not 2 <= scale <= 64:
+        raise UserError(f"the scale must be a whole number from 2 to 64, got {scale}")
+    if not 16 <= tile <= 8192:
+        raise UserError(f"the tile must be from 16 to 8192 pixels, got {tile}")
+    if not 0 < minutes <= 24 * 60:
+        raise UserError(f"the minutes must be above 0 and at most 1440 (a day), got {minutes}")
+    if slice_thickness is not None and not 0 < slice_thickness < float("inf"):
+        raise UserError(f"the slice thickness must be a finite number above 0, got {slice_thickness}")
+    if steps is not None and not 1 <= steps <= 10 ** 7:
+        raise UserError(f"the steps must be a whole number from 1 to 10000000, got {steps}")
+    if axis is not None and axis not in (0, 1, 2):
+        raise UserError(f"the axis must be 0, 1 or 2, not {axis}")
+    check_output_path(output_path, inputs=[input_path])
+    if model == "self" or is_through_plane_model(model):
+        return across_slices(model, input_path, output_path, axis, scale, slice_thickness, profile, steps, minutes,
+                             save_model, volume_index, precision or "auto", progress, say)
+    if save_model or slice_thickness or volume_index is not None or steps is not None:
+        raise UserError("saving a model, a slice thickness, steps and a volume index are for upscaling across "
+                        "slices (MODEL 'self')")
+    return in_plane(model, input_path, output_path, axis, scale, tile, precision or "float32", progress, say)
+
+
+def is_through_plane_model(model):
+    import zipfile
+
+    if model in ("bicubic", "self") or not Path(model).is_file() or not zipfile.is_zipfile(model):
+        return False
+    try:
+        with zipfile.ZipFile(model) as archive:
+            names = archive.namelist()
+            return "config.json" in names and b'"through_plane_x' in archive.read("config.json")
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        raise UserError(f"cannot read {model} as a Keras model: {error}") from None
+
+
+def in_plane_view(scan, axis):
+    """(planes (slices, height, width[, channels]), the axis the slices run along or None, factors of
+    an upscale by 1 to fill in) of a scan for slice-by-slice upscaling."""
+    import numpy as np
+
+    data = scan.data
+    if scan.kind == "picture" or data.ndim == 2:
+        return data[None], None
+    if data.ndim != 3:
+        raise UserError(f"{scan.path} is {data.ndim}-D: in-plane upscaling takes a 2-D image or a 3-D volume")
+    if scan.slice_axis is not None:
+        if axis not in (None, scan.slice_axis):
+            raise UserError(f"a {scan.describe().split(',')[0]} is upscaled within its slices (axis "
+                            f"{scan.slice_axis}), not along axis {axis}")
+        axis = scan.slice_axis
+    axis = 2 if axis is None else axis
+    return np.moveaxis(data, axis, 0), axis
+
+
+def in_plane(model, input_path, output_path, axis=None, scale=None, tile=192, precision="float32", progress=True,
+             say=print):
+    """Upscale each slice of a file with a model (or bicubic) and write it as the output asks."""
+    import numpy as np
+
+    from mrisr.nets.shipped import describe_model
+    from mrisr.scans.scan import output_kind, read_scan, write_scan
+    from mrisr.scans.upscaling import check_memory, load_upscaler, output_bytes, upscale_pixels
+    from mrisr.scans.values import intensity_range
+
+    scan = read_scan(input_path, say=say)
+    output_kind(scan, output_path)
+    planes, slice_axis = in_plane_view(scan, axis)
+    if scale is not None:
+        check_memory(output_bytes(planes, scale), f"upscaling {input_path} by {scale}")
+    upscaler = load_upscaler(model, scale, tile, precision if model != "bicubic" else "float32", say)
+    check_memory(output_bytes(planes, upscaler.scale), f"upscaling {input_path} by {upscaler.scale}")
+    _, _, non_finite = intensity_range(planes)
+    started = time.perf_counter()
+    upscaled = upscale_pixels(upscaler, planes, progress=progress and len(planes) > 1)
+    s = upscaler.scale
+    if slice_axis is None:
+        data, factors = upscaled[0], (s, s)
+    else:
+        data = np.moveaxis(upscaled, 0, slice_axis)
+        factors = [s, s, s]
+        factors[slice_axis] = 1
+    path = write_scan(scan, data, output_path, factors, f"upscaled x{s}")
+    say(f"{input_path} ({scan.describe()}) -> {path} ({'x'.join(map(str, data.shape))}, x{s} with "
+        f"{upscaler.name}{'' if model == 'bicubic' else ' from ' + describe_model(model)}) in "
+        f"{time.perf_counter() - started:.1f} s")
+    warn_non_finite(non_finite, "each covers", say)
+    return Path(path)
+
+
+def warn_non_finite(count, where, say=print):
+    if count:
+        say(f"warning: {count} NaN or infinite input value(s): left out of the intensity range, treated as the "
+            f"minimum by the model, and kept as they were in the output pixels {where}")
+
+
+def across_slices(model_name, input_path, output_path, axis=None, scale=None, slice_thickness=None, profile="box",
+                  steps=None, minutes=10.0, save_model_path=None, volume_index=None, precision="auto", progress=True,
+                  say=print):
+    """Make the slices of a thick-slice volume finer (through_plane.py) and write it as the output asks."""
+    from mrisr.core.files import check_output_path
+    from mrisr.core.model_files import save_model
+    from mrisr.nets.loading import load_model
+    from mrisr.scans.scan import output_kind, read_scan, write_scan
+    from mrisr.scans.through_plane import Recipe, make_plan, upscale_volume
+    from mrisr.scans.upscaling import check_memory
+
+    scan = read_scan(input_path, volume_index, say=say)
+    if scan.data.ndim == 4:
+        raise UserError(f"{input_path} is 4-D ({scan.data.shape[3]} volumes): choose one with --volume-index")
+    if scan.kind == "dicom" and scan.data.ndim == 2:
+        raise UserError(f"{input_path} is a single DICOM image: give the folder of the series' slices (or a "
+                        "multi-frame file)")
+    output_kind(scan, output_path)
+    model = None
+    factor = scale
+    if model_name != "self":
+        model = load_model(model_name)
+        trained_factor = int(model.input_shape[-1]) - 1
+        if factor is not None and factor != trained_factor:
+            raise UserError(f"{model_name} makes {trained_factor} thin slices per thick slice, not --scale {factor}")
+        factor = trained_factor
+    elif save_model_path:
+        if not str(save_model_path).endswith(".keras"):
+            raise UserError(f"--save-model needs a .keras file name, not {Path(save_model_path).name}")
+        check_output_path(save_model_path, inputs=[input_path, output_path])
+    plan = make_plan(scan, axis, factor, slice_thickness, profile)
+    check_memory(scan.data.size * plan.profile.factor * (8 + scan.data.dtype.itemsize) + scan.data.size * 8,
+                 f"upscaling {input_path} across slices by {plan.profile.factor}")
+    say(f"{input_path} ({scan.describe()}): {plan.description}")
+    started = time.perf_counter()
+    recipe = Recipe() if steps is None else dataclasses.replace(Recipe(), steps=steps)
+    data, model, report, non_finite = upscale_volume(scan, plan, recipe, minutes, model, precision, progress, say=say)
+    factors = [1, 1, 1]
+    factors[plan.axis] = plan.profile.factor
+    path = write_scan(scan, data, output_path, factors, f"through-plane x{plan.profile.factor}")
+    learned = (f"learned from the volume in {report.seconds / 60:.1f} min ({report.steps} steps of "
+               f"{1000 * report.step_seconds:.0f} ms, {report.precision})" if report else f"with {model_name}")
+    say(f"-> {path} ({'x'.join(map(str, data.shape))}, {data.dtype}), {learned}; "
+        f"{time.perf_counter() - started:.0f} s in all")
+    if save_model_path and report is not None:
+        save_model(model, save_model_path, include_optimizer=False)
+        say(f"Saved the network to {save_model_path}")
+    warn_non_finite(non_finite, "across the slices each covers", say)
+    return Path(path)

@@ -1,0 +1,74 @@
+"""A scan's values: which data types have a meaning here, the finite range, casting results back to the
+input's type without ever wrapping, and NaN or infinite input values kept where they were."""
+
+import numpy as np
+
+from mrisr.errors import UserError
+
+
+def check_values(data, name):
+    """UserError unless `data` holds real numbers: complex values (their imaginary part would be lost),
+    booleans (a mask, not an image), objects and empty arrays are refused in one line."""
+    data = np.asarray(data)
+    if data.size == 0 or 0 in data.shape:
+        raise UserError(f"{name} holds no values (shape {data.shape}): nothing to upscale")
+    if np.issubdtype(data.dtype, np.complexfloating):
+        raise UserError(f"{name} holds complex values: upscale the magnitude (or each part) as a real image")
+    if data.dtype == np.bool_:
+        raise UserError(f"{name} holds booleans (a mask?): upscaling is for images; give numbers")
+    if not (np.issubdtype(data.dtype, np.integer) or np.issubdtype(data.dtype, np.floating)):
+        raise UserError(f"{name} holds {data.dtype} values, not numbers")
+
+
+def intensity_range(pixels):
+    """(minimum, maximum, count) over the finite values of `pixels`; count = how many are NaN or infinite."""
+    pixels = np.asarray(pixels)
+    if not np.issubdtype(pixels.dtype, np.floating):
+        return float(pixels.min()), float(pixels.max()), 0
+    finite = np.isfinite(pixels)
+    count = int(finite.size - np.count_nonzero(finite))
+    if count == finite.size:
+        raise UserError("every value of the input is NaN or infinite: nothing to upscale")
+    return (float(pixels.min(where=finite, initial=np.inf)), float(pixels.max(where=finite, initial=-np.inf)),
+            count)
+
+
+def working_type(dtype):
+    """The float type to compute a result of `dtype` in: float64 where float32 would round its values
+    (integers wider than 16 bits, float64 itself), else float32."""
+    dtype = np.dtype(dtype)
+    wide = (np.issubdtype(dtype, np.integer) and dtype.itemsize >= 4) or dtype == np.float64
+    return np.float64 if wide else np.float32
+
+
+def cast_like(values, dtype):
+    """Float pixels back to a data type: rounded and clipped to its range for integers (never wrapped:
+    the bounds are the nearest values inside the range that the float type holds, since float32 rounds
+    2**31 - 1 up to 2**31, which int32 cannot hold)."""
+    dtype = np.dtype(dtype)
+    values = np.asarray(values)
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        float_type = values.dtype.type if np.issubdtype(values.dtype, np.floating) else np.float64
+        high = float_type(info.max)
+        if int(high) > info.max:
+            high = np.nextafter(high, float_type(0))
+        return np.clip(np.rint(values), float_type(info.min), high).astype(dtype)
+    if np.issubdtype(dtype, np.floating):
+        info = np.finfo(dtype)
+        with np.errstate(over="ignore"):
+            return np.clip(values, info.min, info.max).astype(dtype)  # NaN stays NaN
+    return values.astype(dtype)
+
+
+def keep_non_finite(result, source, factor, axes):
+    """Put each NaN or infinite `source` value back into the `factor` output pixels it covers along
+    each of `axes` (float data; `result` is `source` upscaled by `factor` along those axes)."""
+    if not np.issubdtype(np.asarray(source).dtype, np.floating) or np.isfinite(source).all():
+        return result
+    expanded = source
+    for axis in axes:
+        expanded = np.repeat(expanded, factor, axis=axis)
+    keep = ~np.isfinite(expanded)
+    result[keep] = expanded[keep]
+    return result

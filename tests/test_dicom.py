@@ -1,0 +1,187 @@
+"""DICOM: series ordered by position, every slice checked against the first, multi-frame files, and
+the geometry written for finer grids (mrisr/scans/dicom.py). Built with pydicom in the tests."""
+
+import numpy as np
+import pytest
+
+from mrisr.errors import UserError
+from mrisr.scans.geometry import tiling_affine
+from mrisr.scans.scan import read_scan, write_scan
+from tests.conftest import OBLIQUE, dicom_dataset, write_dicom, write_multiframe, write_series
+
+
+def lps_positions(datasets):
+    return np.array([[float(v) for v in d.ImagePositionPatient] for d in datasets])
+
+
+def test_a_series_is_ordered_by_position_and_written_finer_across_slices_with_new_uids(tmp_path):
+    import pydicom
+
+    volume = np.random.default_rng(5).integers(0, 3000, size=(10, 12, 6)).astype(np.uint16)
+    volume[0, 0] = 1000 + np.arange(6)  # a marker of each slice's order
+    normal = write_series(tmp_path / "series", volume)
+    scan = read_scan(tmp_path / "series")
+    assert scan.kind == "dicom-series" and scan.data.shape == (10, 12, 6) and scan.slice_axis == 2
+    assert scan.data[0, 0].tolist() == [1000, 1001, 1002, 1003, 1004, 1005]
+    assert scan.spacing == pytest.approx((0.8, 0.7, 3.0)) and scan.thickness == pytest.approx(2.5)
+    thin = np.repeat(scan.data, 2, axis=2)
+    write_scan(scan, thin, tmp_path / "out", (1, 1, 2), "through-plane x2")
+    written = [pydicom.dcmread(p) for p in sorted((tmp_path / "out").iterdir())]
+    assert len(written) == 12
+    along = lps_positions(written) @ normal
+    first = float(np.dot(normal, [10.0, -5.0, 7.0]))
+    assert along == pytest.approx([first + 3.0 * ((k + 0.5) / 2 - 0.5) for k in range(12)], abs=1e-4)
+    assert {float(d.SliceThickness) for d in written} == {1.5} == {float(d.SpacingBetweenSlices) for d in written}
+    assert [float(d.SliceLocation) for d in written] == pytest.approx(list(along), abs=1e-4)
+    assert len({d.SOPInstanceUID for d in written}) == 12 and len({d.SeriesInstanceUID for d in written}) == 1
+    originals = {pydicom.dcmread(p).SOPInstanceUID for p in (tmp_path / "series").iterdir()}
+    assert not originals & {d.SOPInstanceUID for d in written}
+    assert written[0].SeriesInstanceUID != scan.header[0].SeriesInstanceUID
+    np.testing.assert_array_equal(np.stack([d.pixel_array for d in written], axis=-1), thin)
+    again = read_scan(tmp_path / "out")
+    assert again.spacing == pytest.approx((0.8, 0.7, 1.5))
+    np.testing.assert_allclose(again.affine, tiling_affine(scan.affine, (1, 1, 2)), atol=1e-5)
+
+
+def test_a_series_upscaled_in_plane_moves_each_first_pixel_so_the_new_pixels_tile_the_old(tmp_path):
+    import pydicom
+
+    volume = np.random.default_rng(6).integers(0, 3000, size=(6, 5, 4)).astype(np.uint16)
+    write_series(tmp_path / "series", volume)
+    scan = read_scan(tmp_path / "series")
+    write_scan(scan, np.repeat(np.repeat(scan.data, 4, 0), 4, 1), tmp_path / "out", (4, 4, 1), "x4")
+    written = sorted((pydicom.dcmread(p) for p in (tmp_path / "out").iterdir()), key=lambda d: d.InstanceNumber)
+    row_direction, column_direction = np.array(OBLIQUE[:3]), np.array(OBLIQUE[3:])
+    for k, dataset in enumerate(written):
+        old_first = lps_positions([scan.header[k]])[0]
+        # 3/8 of an old pixel back along the rows (0.8 mm apart) and the columns (0.7 mm apart)
+        expected = old_first - 0.375 * 0.8 * column_direction - 0.375 * 0.7 * row_direction
+        np.testing.assert_allclose(lps_positions([dataset])[0], expected, atol=1e-5)
+        assert [float(v) for v in dataset.PixelSpacing] == pytest.approx([0.2, 0.175])
+        assert float(dataset.SliceThickness) == 2.5  # in-plane: the slices are as thick as before
+
+
+def test_a_multiframe_file_is_ordered_by_position_and_written_with_thin_frames(tmp_path):
+    import pydicom
+
+    volume = np.random.default_rng(6).integers(0, 3000, size=(8, 9, 5)).astype(np.uint16)
+    volume[0, 0] = 1000 + np.arange(5)
+    write_multiframe(tmp_path / "multi.dcm", volume, [3, 0, 4, 1, 2])
+    scan = read_scan(tmp_path / "multi.dcm")
+    assert scan.kind == "dicom-multiframe" and scan.data[0, 0].tolist() == [1000, 1001, 1002, 1003, 1004]
+    assert scan.spacing == pytest.approx((0.9, 0.8, 3.0)) and scan.thickness == pytest.approx(3.0)
+    thin = np.repeat(scan.data, 3, axis=2)
+    write_scan(scan, thin, tmp_path / "thin.dcm", (1, 1, 3), "through-plane x3")
+    written = pydicom.dcmread(tmp_path / "thin.dcm")
+    assert int(written.NumberOfFrames) == 15 and written.SOPInstanceUID != scan.header.SOPInstanceUID
+    np.testing.assert_array_equal(np.moveaxis(written.pixel_array, 0, -1), thin)
+    frames = written.PerFrameFunctionalGroupsSequence
+    assert [int(f.FrameContentSequence[0].InStackPositionNumber) for f in frames] == list(range(1, 16))
+    assert [int(f.FrameContentSequence[0].DimensionIndexValues) for f in frames] == list(range(1, 16))
+    measures = written.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0]
+    assert float(measures.SliceThickness) == pytest.approx(1.0) and float(measures.SpacingBetweenSlices) == 1.0
+    again = read_scan(tmp_path / "thin.dcm")
+    assert again.spacing == pytest.approx((0.9, 0.8, 1.0))
+    np.testing.assert_allclose(again.affine, tiling_affine(scan.affine, (1, 1, 3)), atol=1e-5)
+    # in-plane x2: the spacing of the shared (and any per-frame) pixel measures is halved
+    write_scan(scan, np.repeat(np.repeat(scan.data, 2, 0), 2, 1), tmp_path / "x2.dcm", (2, 2, 1), "x2")
+    written = pydicom.dcmread(tmp_path / "x2.dcm")
+    measures = written.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0]
+    assert [float(v) for v in measures.PixelSpacing] == pytest.approx([0.45, 0.4])
+    assert float(measures.SliceThickness) == 3.0
+    np.testing.assert_allclose(read_scan(tmp_path / "x2.dcm").affine, tiling_affine(scan.affine, (2, 2, 1)), atol=1e-5)
+
+
+def series_files(folder):
+    return sorted(folder.iterdir())
+
+
+def test_a_slice_that_disagrees_with_the_first_is_refused_naming_its_file(tmp_path):
+    import pydicom
+
+    def fresh(name):
+        folder = tmp_path / name
+        write_series(folder, np.random.default_rng(1).integers(0, 3000, size=(6, 5, 6)).astype(np.uint16))
+        return folder, series_files(folder)[3]
+
+    for name, change, message in (
+            ("spacing", lambda d: setattr(d, "PixelSpacing", [0.9, 0.9]), "has PixelSpacing"),
+            ("rotated", lambda d: setattr(d, "ImageOrientationPatient",  # in-plane rotation, same normal
+                                          list(OBLIQUE[3:]) + [-v for v in OBLIQUE[:3]]), "oriented otherwise"),
+            ("series", lambda d: setattr(d, "SeriesInstanceUID", pydicom.uid.generate_uid()), "SeriesInstanceUID"),
+            ("type", lambda d: setattr(d, "ImageType", ["ORIGINAL", "PRIMARY", "P", "ND"]), "ImageType"),
+            ("bits", lambda d: setattr(d, "PixelRepresentation", 1), "PixelRepresentation")):
+        folder, victim = fresh(name)
+        dataset = pydicom.dcmread(victim)
+        change(dataset)
+        dataset.save_as(victim)
+        with pytest.raises(UserError, match=message) as error:
+            read_scan(folder)
+        assert victim.name in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_corrupt_or_truncated_slice_is_refused_naming_its_file_and_other_files_are_said(tmp_path):
+    def fresh(name):
+        folder = tmp_path / name
+        write_series(folder, np.random.default_rng(2).integers(0, 3000, size=(6, 5, 10)).astype(np.uint16))
+        return folder, series_files(folder)[-1]
+
+    folder, victim = fresh("cut_header")
+    victim.write_bytes(victim.read_bytes()[:300])  # the header cut short: a corrupt last file
+    with pytest.raises(UserError, match=f"{victim.name}: a DICOM image without its pixel data"):
+        read_scan(folder)
+    folder, victim = fresh("cut_pixels")
+    victim.write_bytes(victim.read_bytes()[:-20])  # pixel data cut short
+    with pytest.raises(UserError, match=f"{victim.name}: its pixel data cannot be read"):
+        read_scan(folder)
+    folder, victim = fresh("garbage")
+    victim.write_bytes(victim.read_bytes()[:132] + b"\xff" * 200)  # the preamble, then garbage
+    with pytest.raises(UserError, match=f"cannot read .*{victim.name}"):
+        read_scan(folder)
+    folder, _ = fresh("with_notes")
+    (folder / "README.txt").write_text("not an image")
+    said = []
+    scan = read_scan(folder, say=said.append)
+    assert scan.data.shape == (6, 5, 10) and "1 file(s)" in said[0] and "README.txt" in said[0]
+
+
+def test_a_sheared_stack_is_refused(tmp_path):
+    """Positions stepping (0, 1.5, 4) mm with the normal (0, 0, 1), as a gantry tilt gives."""
+    folder = tmp_path / "tilted"
+    folder.mkdir()
+    series = "1.2.826.0.1.3680043.8.498.77"
+    for k in range(10):
+        write_dicom(folder / f"{k:02d}.dcm", np.full((6, 5), k, np.uint16), orientation=(1, 0, 0, 0, 1, 0),
+                    position=(0.0, 1.5 * k, 4.0 * k), thickness=4.0, series=series)
+    with pytest.raises(UserError, match="do not run along their normal .*gantry tilt of about 20.6 degrees"):
+        read_scan(folder)
+
+
+def test_uneven_or_repeated_positions_are_refused(tmp_path):
+    for name, steps in (("uneven", [0, 3, 6, 10, 13]), ("repeated", [0, 3, 3, 6, 9])):
+        folder = tmp_path / name
+        folder.mkdir()
+        for k, z in enumerate(steps):
+            write_dicom(folder / f"{k}.dcm", np.zeros((4, 4), np.uint16), orientation=(1, 0, 0, 0, 1, 0),
+                        position=(0, 0, z), series="1.2.3." + str(len(name)))
+        with pytest.raises(UserError, match="not evenly spaced|same position"):
+            read_scan(folder)
+
+
+def test_a_multiframe_file_with_a_second_stack_or_a_frame_without_position_is_refused(tmp_path):
+    import pydicom
+
+    volume = np.zeros((4, 4, 5), np.uint16)
+    path = tmp_path / "multi.dcm"
+    write_multiframe(path, volume, [0, 1, 2, 3, 4])
+    dataset = pydicom.dcmread(path)
+    del dataset.PerFrameFunctionalGroupsSequence[2].PlanePositionSequence
+    dataset.save_as(path)
+    with pytest.raises(UserError, match="frame 3 has no ImagePositionPatient"):
+        read_scan(path)
+
+
+def test_a_single_dicom_image_with_geometry_has_an_affine():
+    dataset = dicom_dataset(np.zeros((4, 6), np.uint16), (0.5, 0.6), orientation=OBLIQUE, position=(1, 2, 3),
+                            thickness=5.0)
+    assert dataset.SliceThickness == 5.0
