@@ -101,7 +101,7 @@ def ship_weights(candidates, crops_folder, scale, test_split_file, destination, 
     from mrisr.core.model_files import save_model
     from mrisr.nets.loading import load_model
     from mrisr.paper.crops import read_crops
-    from mrisr.paper.provenance import history_path_for
+    from mrisr.paper.names import history_path_for
     from mrisr.paper.splits import read_test_split_file, split_from_record
 
     crop_set = read_crops(crops_folder)

@@ -137,21 +137,16 @@ def split_options(args):
 
 def read_split_crops(args):
     """The crops of --crops and their split by the split options, said in one line (training commands)."""
-    from mrisr.paper.crops import read_crops
-    from mrisr.paper.splits import split_crop_set
+    from mrisr.paper.splits import read_split_crops as read_and_split
 
-    options = split_options(args)
-    crops = read_crops(args.crops)
-    split = split_crop_set(crops, options)
-    print(f"{len(crops)} crops from {args.crops}; split {split.method}: "
-          "train {}, validation {}, test {}".format(*split.sizes()))
-    return crops, split
+    return read_and_split(args.crops, split_options(args))
 
 
 def split_options_record(args, split):
     """What a training run records of the crops and split options it was given (its history's extras)."""
-    return {"crops": str(args.crops), "split": split.method, "test_split": args.test_split,
-            "splits_file": args.splits, "by_patient": args.by_patient}
+    from mrisr.paper.provenance import options_record
+
+    return options_record(args.crops, split, split_options(args))
 
 
 def add_pairs_options(parser, evaluating=False):

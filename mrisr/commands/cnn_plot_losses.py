@@ -25,13 +25,14 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     from mrisr.nets.losses import LOSS_SETUPS
+    from mrisr.paper.names import cnn_history_path
     from mrisr.paper.plots import plot_cnn_losses
     from mrisr.paper.training import read_cnn_history
 
     models_dir = Path(args.models_dir)
     histories, missing = {}, []
     for setup in LOSS_SETUPS:
-        path = models_dir / f"CNN_{setup}_model_history.json"
+        path = cnn_history_path(models_dir, setup)
         if path.is_file():
             histories[setup] = read_cnn_history(path)
         else:

@@ -6,10 +6,8 @@
 
 import argparse
 import sys
-from pathlib import Path
 
 from mrisr.commands.cli import add_split_options, parse_int_list, script_main, split_options
-from mrisr.errors import UserError
 
 
 def build_parser():
@@ -35,59 +33,11 @@ def main(argv=None):
     if "--test-split-model" not in (argv if argv is not None else sys.argv[1:]):
         args.test_split_model = args.model
     samples = parse_int_list(args.samples, "--samples", minimum=0)
-    options = split_options(args)
-    from mrisr.core.files import check_output_path
-    from mrisr.nets.loading import load_model
-    from mrisr.nets.losses import LOSS_LABELS, LOSS_SETUPS
-    from mrisr.nets.metrics import bicubic_upscale, psnr
-    from mrisr.paper.crops import read_crops
-    from mrisr.paper.evaluation import check_model_fits, predict
-    from mrisr.paper.plots import plot_image_grid
-    from mrisr.paper.provenance import check_overlap, choose_test_set, read_data_record
+    from mrisr.paper.figures import visual_predictions
 
-    models_dir = Path(args.models_dir or f"{args.model}_models")
-    if args.model == "CNN":
-        models = [(LOSS_LABELS[setup], models_dir / f"CNN_{setup}_model.keras") for setup in LOSS_SETUPS]
-    else:
-        models = [("Generator", models_dir / "generator.keras")]
-    missing = [str(path) for _, path in models if not path.is_file()]
-    if missing:
-        raise UserError(f"missing model(s): {', '.join(missing)} (train them with {args.model}.py train)")
-
-    figure_path = Path(args.out_dir) / f"{args.model}_visual_predictions.png"
-    check_output_path(figure_path)
-    crops = read_crops(args.crops)
-    # The test set of the first model's training record (or the split options); no model may have
-    # been trained on any of its crops.
-    records = [read_data_record(model_path) for _, model_path in models]
-    test, _ = choose_test_set(crops, records[0], options, args.allow_overlap)
-    for record in records[1:]:
-        if record is not None:
-            check_overlap(test, test.indices, record, args.allow_overlap, print)
-    if max(samples) >= len(test):
-        raise UserError(f"--samples: the test set has {len(test)} samples (0 to {len(test) - 1})")
-    test = test.subset(test.indices[samples])
-    columns, predictions = ["X (input)"], [list(test.inputs)]
-    for label, path in models:
-        model = load_model(path)
-        check_model_fits(model, crops.inputs.shape[1:], crops.targets.shape[1:], path.name)
-        columns.append(label)
-        predictions.append(list(predict(model, test.inputs)))
-    if args.with_bicubic:
-        columns.append("Bicubic")
-        predictions.append(list(bicubic_upscale(test.inputs, test.targets.shape[1])))
-    columns.append("Y (target)")
-    predictions.append(list(test.targets))
-    rows = [[column[r] for column in predictions] for r in range(len(samples))]
-    notes = None
-    if args.with_bicubic:
-        notes = [[""] + [f"{psnr(test.targets[r], image):.2f} dB" for image in row[1:-1]] + [""]
-                 for r, row in enumerate(rows)]
-    row_titles = [f"sample {k} (crop {i})" for k, i in zip(samples, test.indices)]
-    title = ("CNN predictions by loss setup" if args.model == "CNN" else "GAN generator predictions") + \
-        " on test samples"
-    plot_image_grid(rows, columns, figure_path, title, row_titles, notes)
-    print(f"Wrote {figure_path}")
+    figure = visual_predictions(args.model, args.crops, args.models_dir or f"{args.model}_models", samples,
+                                split_options(args), args.out_dir, args.with_bicubic, args.allow_overlap)
+    print(f"Wrote {figure}")
 
 
 if __name__ == "__main__":

@@ -14,9 +14,8 @@ from mrisr.core.precision import policy_scope
 from mrisr.core.runs import TrainingRun, guarded_run
 from mrisr.errors import UserError
 from mrisr.paper.datasets import prepare_training
+from mrisr.paper.names import DISCRIMINATOR, GAN_HISTORY, GENERATOR
 from mrisr.paper.provenance import data_differences
-
-CONTENT_LOSSES = ("none", "mse", "ssim", "l1")
 
 
 @dataclasses.dataclass
@@ -313,11 +312,11 @@ class GANRun(TrainingRun):
 
     def __init__(self, settings, models_dir, score_plot_dir="GAN_Score_plot", extra=None, data=None, writes=True):
         self.models_dir = Path(models_dir)
-        self.generator_path = self.models_dir / "generator.keras"
-        self.discriminator_path = self.models_dir / "discriminator.keras"
+        self.generator_path = self.models_dir / GENERATOR
+        self.discriminator_path = self.models_dir / DISCRIMINATOR
         self.snapshot_dir = self.models_dir / "snapshots"
         self.score_plot_dir = Path(score_plot_dir)
-        history_path = self.models_dir / "history.json"
+        history_path = self.models_dir / GAN_HISTORY
         super().__init__(settings, data, extra, self.models_dir / "GAN.lock",
                          [self.generator_path, self.discriminator_path, history_path],
                          self.models_dir / "checkpoint", history_path,
@@ -432,7 +431,7 @@ def find_generator(path):
     """A generator .keras file, or a GAN models folder holding generator.keras."""
     path = Path(path)
     if path.is_dir():
-        path = path / "generator.keras"
+        path = path / GENERATOR
     if not path.is_file():
         raise UserError(f"generator model {path} does not exist (train one with GAN.py train)")
     return path

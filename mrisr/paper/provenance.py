@@ -10,6 +10,7 @@ in any folder) with the model's training or validation crops is refused unless a
 from pathlib import Path
 
 from mrisr.errors import UserError
+from mrisr.paper.names import history_path_for
 from mrisr.paper.splits import split_crop_set, split_from_record, split_record
 
 
@@ -42,14 +43,6 @@ def data_differences(saved, current):
         if saved["split"][part] != current["split"][part]:
             differences.append(f"the {part} crops of the split")
     return differences
-
-
-def history_path_for(model_path):
-    """The history file a training run wrote beside its model."""
-    model_path = Path(model_path)
-    if model_path.name in ("generator.keras", "discriminator.keras"):
-        return model_path.parent / "history.json"
-    return model_path.with_name(model_path.stem + "_history.json")
 
 
 def read_data_record(model_path):
@@ -120,3 +113,8 @@ def recorded_pairs(data, pairs, scale):
         scale = data.get("scale")
     return pairs, scale
 
+
+def options_record(crops_folder, split, options):
+    """What a training run records of its crops folder and split options (beside its data record)."""
+    return {"crops": str(crops_folder), "split": split.method, "test_split": options.test_split,
+            "splits_file": options.splits_file, "by_patient": options.by_patient}

@@ -16,7 +16,6 @@ import numpy as np
 from mrisr.core.safe_npy import load_npy
 from mrisr.errors import UserError
 
-KAGGLE_FILES = ("images.npy", "masks.npy", "labels.npy")
 KAGGLE_HELP = (
     "download the Kaggle data set 'awsaf49/brain-tumor' and unpack it so that "
     "brain_tumor_dataset/images.npy, masks.npy and labels.npy exist"
@@ -25,7 +24,6 @@ FIGSHARE_HELP = (
     "download figshare article 1512427 (brainTumorDataPublic_*.zip) and unzip "
     "every archive into one folder of 1.mat ... 3064.mat files"
 )
-LABEL_NAMES = {1: "meningioma", 2: "glioma", 3: "pituitary"}
 DEMO_TEMPLATE = "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"
 DEMO_GREY_MATTER = "mni_icbm152_gm_tal_nlin_sym_09a_converted.nii.gz"
 DEMO_WHITE_MATTER = "mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz"

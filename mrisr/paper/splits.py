@@ -246,3 +246,14 @@ def split_record(split):
 
 def split_from_record(record):
     return Split(*(np.array(record[name], dtype=int) for name in SPLIT_NAMES), record["method"])
+
+
+def read_split_crops(crops_folder, options, say=print):
+    """The crops of a folder and their split by `options` (SplitOptions), said in one line."""
+    from mrisr.paper.crops import read_crops
+
+    crops = read_crops(crops_folder)
+    split = split_crop_set(crops, options)
+    say(f"{len(crops)} crops from {crops_folder}; split {split.method}: "
+        "train {}, validation {}, test {}".format(*split.sizes()))
+    return crops, split

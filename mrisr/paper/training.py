@@ -13,6 +13,7 @@ from mrisr.core.runs import TrainingRun, guarded_run
 from mrisr.errors import UserError
 from mrisr.nets.losses import LOSS_FUNCTIONS, loss_phases
 from mrisr.paper.datasets import make_dataset, prepare_training
+from mrisr.paper.names import cnn_stem
 from mrisr.paper.provenance import data_differences
 
 
@@ -40,26 +41,6 @@ class CNNSettings:
     pairs: str = "paper"  # "paper" (the crops as they are) or "consistent" (see crops.consistent_pairs)
     scale: Optional[int] = None  # the upscaling factor of consistent pairs
     precision: str = "float32"  # or a Keras mixed policy: mixed_float16, mixed_bfloat16 (see precision.py)
-
-
-LR_SCHEDULES = ("inverse-time", "cosine", "constant")
-
-
-# Settings that change speed or reporting, not what a run computes: --resume accepts other values.
-NOT_DEFINING = ("xla", "validation_batch_size", "snapshot_every")
-
-
-def model_stem(settings, crop_scale=2):
-    """File name stem of a run: CNN_<LOSS>_model for the paper's network on the paper's x2 crops, as
-    the paper named them; other networks add their name, other pairs and scales theirs, so that runs
-    that differ in them never write the same file."""
-    name = "CNN" if settings.arch == "paper" else f"CNN_{settings.arch}"
-    name += f"_{settings.loss_setup}"
-    if settings.pairs == "consistent":
-        name += f"_consistent_x{settings.scale or 2}"
-    elif (settings.scale or crop_scale) != 2:
-        name += f"_x{settings.scale or crop_scale}"
-    return name + "_model"
 
 
 def make_optimizer(settings, steps_per_epoch=1, time_limited=False):
@@ -149,7 +130,7 @@ class CNNRun(TrainingRun):
 
     def __init__(self, settings, models_dir, extra=None, data=None, crop_scale=2, writes=True):
         self.models_dir = Path(models_dir)
-        stem = model_stem(settings, crop_scale)
+        stem = cnn_stem(settings.loss_setup, settings.arch, settings.pairs, settings.scale, crop_scale)
         self.model_path = self.models_dir / f"{stem}.keras"
         self.checkpoint_dir = self.models_dir / f"{stem}_checkpoint"
         super().__init__(settings, data, extra, self.models_dir / f"{stem}.lock",
