@@ -225,18 +225,29 @@ def write_nifti(path, data, zooms=None, affine=None):
     return Path(path)
 
 
-def interrupt_after(calls, exception=KeyboardInterrupt):
-    """A stand-in that raises `exception` (Ctrl-C) on call number `calls` of what it wraps, for tests of
-    interrupted runs: `monkeypatch.setattr(Owner, "method", interrupt_after(3)(Owner.method))`."""
+def interrupt_after(calls):
+    """A stand-in for a function that raises KeyboardInterrupt (Ctrl-C) on its call number `calls`, before
+    doing it: `monkeypatch.setattr(module, "name", interrupt_after(5)(module.name))`."""
     def wrap(function):
         count = {"calls": 0}
 
         def wrapper(*arguments, **options):
             count["calls"] += 1
             if count["calls"] == calls:
-                raise exception
+                raise KeyboardInterrupt
             return function(*arguments, **options)
 
         return wrapper
 
     return wrap
+
+
+def interrupt_after_epochs(method, epochs):
+    """A stand-in for a training run's per-epoch method (CNNRun.save_checkpoint, GANRun.end_of_epoch):
+    it does its work, then raises KeyboardInterrupt once the run's history holds `epochs` epochs."""
+    def wrapper(self, *arguments, **options):
+        method(self, *arguments, **options)
+        if len(self.history["epoch"]) >= epochs:
+            raise KeyboardInterrupt
+
+    return wrapper

@@ -26,10 +26,23 @@ def test_an_array_keeps_its_type_and_range_and_a_volume_its_axis():
         mrisr.upscale(np.zeros((2, 3, 4, 5, 6)), model="bicubic")
 
 
-def test_shipped_weights_by_name_and_an_upscaler_reused():
+def test_shipped_weights_by_name_are_the_shipped_file_run_whole_by_keras():
+    """mrisr.upscale with "demo-x2" (and a reused upscaler) against an independent computation: the file
+    in pretrained/ loaded by Keras itself, its grey network called once on the whole image scaled to
+    [0, 1] by the image's range, and scaled back."""
+    import keras
+
+    import mrisr.nets.models  # noqa: F401  (the project's layers, for Keras's loader)
+    from tests.conftest import ROOT
+
+    image = np.random.default_rng(1).random((40, 36)) * 300 + 50
+    network = keras.saving.load_model(ROOT / "pretrained" / "demo_espcn_x2.keras").get_layer("grey_network")
+    grey = ((image - image.min()) / (image.max() - image.min()))[None, :, :, None].astype(np.float32)
+    expected = np.clip(keras.ops.convert_to_numpy(network(grey))[0, :, :, 0], 0, 1) * (image.max() - image.min()) \
+        + image.min()
+    np.testing.assert_allclose(mrisr.upscale(image, model="demo-x2"), expected, atol=1e-3)
     upscaler = mrisr.load_upscaler("demo-x2")
-    image = np.random.default_rng(1).random((16, 16))
-    np.testing.assert_allclose(mrisr.upscale(image, model=upscaler), mrisr.upscale(image, model="demo-x2"))
+    np.testing.assert_allclose(mrisr.upscale(image, model=upscaler), expected, atol=1e-3)
 
 
 def test_a_nifti_image_comes_back_with_its_header_and_tiling_affine(tmp_path):

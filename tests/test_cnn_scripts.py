@@ -37,16 +37,26 @@ def test_train_evaluate_and_plot_write_every_file(tiny_crops, tmp_path, capsys):
 
 
 def test_evaluate_reports_the_same_split_as_balance_data(tiny_crops, tmp_path, capsys):
+    """balance_data.py writes splits.csv from a fixed test split; training on it succeeds; evaluation
+    scores exactly the crops splits.csv calls test."""
     split_file = tmp_path / "test.csv"
     split_file.write_text("crop_index\n0\n5\n")
+    splits = tmp_path / "splits.csv"
+    code, _, err = run_script("balance_data", ["--crops", str(tiny_crops), "--test-split", str(split_file),
+                                               "--out", str(splits)], capsys)
+    assert code == 0, err
+    with open(splits) as file:
+        test_rows = [row["crop_index"] for row in csv.DictReader(file) if row["split"] == "test"]
+    assert sorted(test_rows, key=int) == ["0", "5"]
     models = tmp_path / "m"
-    run_script("CNN", ["train", "MSE", "--crops", str(tiny_crops), "--models-dir", str(models), "--epochs", "1",
-                       "--no-xla", "--quiet", "--test-split", str(split_file)], capsys)
-    code, out, _ = run_script("CNN", ["evaluate", str(models / "CNN_MSE_model.keras"), "--crops", str(tiny_crops),
-                                      "--test-split", str(split_file), "--out", str(tmp_path / "out")], capsys)
-    assert code == 0 and "2 test samples" in out
+    code, _, err = run_script("CNN", ["train", "MSE", "--crops", str(tiny_crops), "--models-dir", str(models),
+                                      "--epochs", "1", "--no-xla", "--quiet", "--splits", str(splits)], capsys)
+    assert code == 0, err
+    code, out, err = run_script("CNN", ["evaluate", str(models / "CNN_MSE_model.keras"), "--crops",
+                                        str(tiny_crops), "--out", str(tmp_path / "out")], capsys)
+    assert code == 0 and "2 test samples" in out, err
     with open(tmp_path / "out/metrics.csv") as file:
-        assert [row["crop_index"] for row in csv.DictReader(file)] == ["0", "5"]
+        assert sorted((row["crop_index"] for row in csv.DictReader(file)), key=int) == sorted(test_rows, key=int)
 
 
 def test_bad_inputs_give_one_line_and_exit_2(tiny_crops, tmp_path, capsys):

@@ -9,7 +9,7 @@ from mrisr.errors import UserError
 from mrisr.nets.imaging import bone_rgba_to_grey, bone_table, min_max_normalise, resize_cubic
 from mrisr.paper.crops import bounding_box, crop_window, extract_crops, make_crop_pair, read_crops
 from mrisr.paper.sources import read_kaggle
-from tests.conftest import SHARED_CROPS, make_slices, write_kaggle
+from tests.conftest import SHARED_CROPS, interrupt_after, make_slices, write_kaggle
 
 
 def test_bounding_box_inclusive():
@@ -142,16 +142,7 @@ def test_an_interrupted_extraction_leaves_the_folder_as_it_was(tmp_path, monkeyp
     source = read_kaggle(write_kaggle(tmp_path / "d", images, masks, [1, 2, 3] * 2))
     extract_crops(source, tmp_path / "c", progress=False)
     before = {name: (tmp_path / "c" / name).read_bytes() for name in crop_files(tmp_path / "c")}
-    written = []
-    original = mrisr.paper.crops.save_crop_png
-
-    def interrupted(path, grey):
-        written.append(path)
-        if len(written) == 5:
-            raise KeyboardInterrupt
-        original(path, grey)
-
-    monkeypatch.setattr(mrisr.paper.crops, "save_crop_png", interrupted)
+    monkeypatch.setattr(mrisr.paper.crops, "save_crop_png", interrupt_after(5)(mrisr.paper.crops.save_crop_png))
     with pytest.raises(KeyboardInterrupt):
         extract_crops(source, tmp_path / "c", progress=False, overwrite=True)
     assert {name: (tmp_path / "c" / name).read_bytes() for name in crop_files(tmp_path / "c")} == before

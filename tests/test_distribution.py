@@ -152,17 +152,14 @@ RESUME = textwrap.dedent("""
     from mrisr.paper.splits import make_split
     from mrisr.core.model_files import keras_to_numpy
     from mrisr.paper.training import CNNRun, CNNSettings, train_cnn
+    from tests.conftest import interrupt_after_epochs
 
     crops = read_crops(sys.argv[1])
     split = make_split(crops.indices, crops.labels)
     settings = CNNSettings(loss_setup="SSIM_then_MSE", arch="espcn", epochs=2, batch_size=8, learning_rate=1e-3,
                            limit=24, xla=False, lr_schedule="cosine")
     original = CNNRun.save_checkpoint
-
-    def interrupt_after_three(self, *arguments, **options):
-        original(self, *arguments, **options)
-        if len(self.history["epoch"]) == 3:  # in the second phase
-            raise KeyboardInterrupt
+    interrupt_after_three = interrupt_after_epochs(original, 3)  # in the second phase
 
     weights = {}
     for name, devices in (("one", Devices()), ("two", two_devices)):

@@ -6,6 +6,7 @@ from mrisr.core.files import load_json
 from mrisr.paper.crops import read_crops
 from mrisr.paper.splits import make_split
 from mrisr.paper.training import CNNRun, CNNSettings, make_optimizer, train_cnn
+from tests.conftest import interrupt_after_epochs
 
 
 def settings(**changes):
@@ -194,13 +195,7 @@ def test_a_network_trained_a_few_steps_beats_nearest_neighbour_on_its_training_p
 def interrupted_run(crops, split, folder, monkeypatch, **changes):
     """A run interrupted after its second epoch, its checkpoint kept."""
     original = CNNRun.save_checkpoint
-
-    def interrupt_after_two(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        if len(self.history["epoch"]) == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(CNNRun, "save_checkpoint", interrupt_after_two)
+    monkeypatch.setattr(CNNRun, "save_checkpoint", interrupt_after_epochs(original, 2))
     with pytest.raises(KeyboardInterrupt):
         train_cnn(crops, split, settings(epochs=4, **changes), folder, verbose=0)
     monkeypatch.setattr(CNNRun, "save_checkpoint", original)
