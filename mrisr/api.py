@@ -31,18 +31,26 @@ def upscale(data, model="mri-x2", scale=None, axis=2, tile=192, progress=False):
     new voxels tile the old ones, the header and data type kept). Arrays come back in their data
     type and intensity range; NaN and infinite values stay where they were. `model`: as in
     load_upscaler, or an upscaler it returned."""
-    from mrisr.scans.upscaling import Upscaler, upscale_pixels
+    from mrisr.scans.upscaling import Upscaler, check_options, upscale_pixels
+    from mrisr.scans.values import check_values
 
-    upscaler = model if isinstance(model, Upscaler) else load_upscaler(model, scale, tile)
+    if isinstance(model, Upscaler):
+        check_options(scale, tile)
+        if scale is not None and scale != model.scale:
+            raise UserError(f"this upscaler upscales by {model.scale}, not by scale {scale}")
+        upscaler = model
+    else:
+        upscaler = load_upscaler(model, scale, tile)
+    if axis not in (0, 1, 2):
+        raise UserError(f"axis must be 0, 1 or 2, not {axis!r}")
     if hasattr(data, "affine") and hasattr(data, "dataobj"):
         return _upscale_nifti(data, upscaler, axis, progress)
     pixels = np.asarray(data)
+    check_values(pixels, "the array")
     if pixels.ndim == 2:
         return upscale_pixels(upscaler, pixels[None], progress=progress)[0]
     if pixels.ndim != 3:
         raise UserError(f"expected a 2-D image or a 3-D volume, not an array of shape {pixels.shape}")
-    if axis not in (0, 1, 2):
-        raise UserError(f"axis must be 0, 1 or 2, not {axis}")
     upscaled = upscale_pixels(upscaler, np.moveaxis(pixels, axis, 0), progress=progress)
     return np.moveaxis(upscaled, 0, axis)
 
@@ -50,8 +58,10 @@ def upscale(data, model="mri-x2", scale=None, axis=2, tile=192, progress=False):
 def _upscale_nifti(image, upscaler, axis, progress):
     from mrisr.scans.geometry import check_affine, tiling_affine
     from mrisr.scans.nifti import finer_nifti
+    from mrisr.scans.values import check_values
 
     data = np.asanyarray(image.dataobj)
+    check_values(data, "the NIfTI image")
     if data.ndim not in (2, 3):
         raise UserError(f"expected a 2-D or 3-D NIfTI image, not {data.ndim}-D")
     check_affine(image.affine, "the NIfTI image")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import make_crop_folder, run_script
+from tests.conftest import make_crop_folder, run_script, write_dicom, write_nifti, write_series
 
 
 def snapshot(folder):
@@ -68,7 +68,53 @@ def workspace(tmp_path_factory):
 
     write_dicom(root / "one.dcm", np.zeros((8, 8), np.uint16))
     (root / "splits_foreign.csv").write_text("crop_index,split\n0,train\n1,validation\n999,test\n")
+    broken_series(root)
+    write_nifti(root / "complex.nii.gz", np.ones((8, 8, 6), np.complex64), (1.0, 1.0, 4.0))
+    np.save(root / "mask.npy", np.zeros((8, 8), bool))
+    for name, bad in (("zero_affine.nii", 0.0), ("nan_affine.nii", np.nan)):
+        path = write_nifti(root / name, np.ones((8, 8, 6), np.float32), (1.0, 1.0, 4.0))
+        header = nibabel.load(path).header.copy()
+        header["qform_code"], header["sform_code"] = 0, 1
+        for row in ("srow_x", "srow_y", "srow_z"):
+            header[row] = bad
+        path.write_bytes(header.binaryblock + path.read_bytes()[len(header.binaryblock):])
+    model_bytes = (root / MODEL).read_bytes()  # a .keras file whose zip fails its CRC check
+    (root / "crc.keras").write_bytes(model_bytes[:200] + bytes([model_bytes[200] ^ 0xFF]) + model_bytes[201:])
+    import keras
+
+    from mrisr.core.model_files import save_model
+
+    save_model(keras.Sequential([keras.Input((10,)), keras.layers.Dense(3)]), root / "dense.keras")
     return root
+
+
+def broken_series(root):
+    """DICOM series folders that are wrong in one way each (made with pydicom)."""
+    import pydicom
+
+    def series(name):
+        folder = root / name
+        write_series(folder, np.random.default_rng(3).integers(0, 3000, size=(8, 8, 6)).astype(np.uint16))
+        return sorted(folder.iterdir())
+
+    victim = series("series_spacing")[2]
+    dataset = pydicom.dcmread(victim)
+    dataset.PixelSpacing = [0.5, 0.5]
+    dataset.save_as(victim)
+    victim = series("series_rotated")[2]
+    dataset = pydicom.dcmread(victim)
+    orientation = [float(v) for v in dataset.ImageOrientationPatient]
+    dataset.ImageOrientationPatient = orientation[3:] + [-v for v in orientation[:3]]  # same normal
+    dataset.save_as(victim)
+    victim = series("series_corrupt")[-1]
+    victim.write_bytes(victim.read_bytes()[:300])
+    victim = series("series_truncated")[-1]
+    victim.write_bytes(victim.read_bytes()[:-30])
+    folder = root / "series_sheared"
+    folder.mkdir()
+    for k in range(6):
+        write_dicom(folder / f"{k}.dcm", np.full((8, 8), 100 * k, np.uint16), orientation=(1, 0, 0, 0, 1, 0),
+                    position=(0.0, 1.5 * k, 4.0 * k), series="1.2.826.0.1.3680043.8.498.5")
 
 
 MODEL = "models/CNN_espcn_L1_consistent_x2_model.keras"
@@ -145,6 +191,21 @@ CASES = [
     ("upscale", ["self", "4d.nii.gz", "o.nii.gz", "--volume-index", "0", "--slice-thickness", "-1"],
      "--slice-thickness must be positive"),
     ("upscale", ["bicubic", "volume.npy", "o.npy", "--slice-thickness", "3"], "MODEL 'self'"),
+    # DICOM series whose slices disagree, are sheared, corrupt or truncated: refused naming the file
+    *[("upscale", [model, f"series_{kind}", "o"], message) for model in ("bicubic", "self")
+      for kind, message in (("spacing", "has PixelSpacing"), ("rotated", "oriented otherwise"),
+                            ("corrupt", "without its pixel data"), ("truncated", "pixel data cannot be read"),
+                            ("sheared", "do not run along their normal"))],
+    # values without a meaning here, geometry without a place, budgets without an end
+    ("upscale", ["self", "complex.nii.gz", "o.nii.gz"], "complex values"),
+    ("upscale", ["bicubic", "complex.nii.gz", "o.nii.gz"], "complex values"),
+    ("upscale", ["bicubic", "mask.npy", "o.npy"], "booleans"),
+    ("upscale", ["self", "zero_affine.nii", "o.nii"], "no place in space"),
+    ("upscale", ["bicubic", "nan_affine.nii", "o.nii"], "no place in space"),
+    ("upscale", ["self", "4d.nii.gz", "o.nii.gz", "--volume-index", "0", "--minutes", "1e308"], "minutes must be above 0 and at most 1440"),
+    ("upscale", ["self", "4d.nii.gz", "o.nii.gz", "--volume-index", "0", "--steps", "0"], "--steps must be"),
+    ("upscale", ["crc.keras", "volume.npy", "o.npy"], "cannot"),
+    ("upscale", ["dense.keras", "volume.npy", "o.npy"], "not an image-to-image model"),
 ]
 
 

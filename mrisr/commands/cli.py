@@ -11,6 +11,7 @@
 import contextlib
 import functools
 import math
+import os
 import signal
 import sys
 import threading
@@ -34,6 +35,23 @@ def _sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
+BACKENDS = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+
+
+def check_keras_backend():
+    """UserError unless KERAS_BACKEND (when set) names a backend these tools run on that is installed."""
+    import importlib.util
+
+    name = os.environ.get("KERAS_BACKEND")
+    if name is None:
+        return
+    if name not in BACKENDS:
+        raise UserError(f"KERAS_BACKEND={name!r}: these tools run on tensorflow (the default), jax or torch")
+    if importlib.util.find_spec(BACKENDS[name]) is None:
+        raise UserError(f"KERAS_BACKEND={name} but {name} is not installed: pip install \".[backends]\" (or unset "
+                        "KERAS_BACKEND for TensorFlow)")
+
+
 def script_main(main):
     """Wrap a script's `main(argv)` so failures end with one line and a clear exit status."""
 
@@ -41,6 +59,7 @@ def script_main(main):
     def wrapper(argv=None):
         try:
             with _sigterm_as_interrupt():
+                check_keras_backend()
                 return main(argv) or 0
         except UserError as error:
             print(f"error: {error}", file=sys.stderr)

@@ -11,7 +11,6 @@ import argparse
 import sys
 
 from mrisr.commands.cli import add_precision_option, check_numbers, script_main
-from mrisr.core.precision import choose_policy
 from mrisr.scans.through_plane import Recipe
 from mrisr.scans.upscale_file import upscale_file
 
@@ -77,6 +76,8 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     check_numbers(args, positive=("slice_thickness", "minutes", "steps"))
+    from mrisr.core.precision import choose_policy
+
     upscale_file(args.model, args.input, args.output, axis=args.axis, scale=args.scale, tile=args.tile,
                  precision=None if args.mixed_precision is None else choose_policy(args.mixed_precision),
                  slice_thickness=args.slice_thickness, profile=args.profile, steps=args.steps, minutes=args.minutes,

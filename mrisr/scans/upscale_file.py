@@ -16,12 +16,10 @@ def upscale_file(model, input_path, output_path, axis=None, scale=None, tile=192
     by it). `precision`: a Keras dtype policy or "auto" (default: float32 in-plane, auto for 'self').
     Returns the output path; UserError for bad input, before any work where it can be known."""
     from mrisr.core.files import check_output_path
+    from mrisr.scans.upscaling import check_options
 
     model = str(model)
-    if scale is not None and not 2 <= scale <= 64:
-        raise UserError(f"the scale must be a whole number from 2 to 64, got {scale}")
-    if not 16 <= tile <= 8192:
-        raise UserError(f"the tile must be from 16 to 8192 pixels, got {tile}")
+    check_options(scale, tile)
     if not 0 < minutes <= 24 * 60:
         raise UserError(f"the minutes must be above 0 and at most 1440 (a day), got {minutes}")
     if slice_thickness is not None and not 0 < slice_thickness < float("inf"):

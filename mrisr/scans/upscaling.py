@@ -155,12 +155,23 @@ def _all_layers(model):
             yield from _all_layers(layer)
 
 
+def check_options(scale=None, tile=192):
+    """UserError unless the scale (None: the model's) is a whole number from 2 to 64 and the tile from 16
+    to 8192 pixels."""
+    for name, value, low, high in (("scale", scale, 2, 64), ("tile", tile, 16, 8192)):
+        if value is None and name == "scale":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
+            raise UserError(f"the {name} must be a whole number from {low} to {high}, got {value!r}")
+
+
 def load_upscaler(model_spec, scale=None, tile=192, precision="float32", say=print):
     """`bicubic` (with `scale`, default 2), a short name of shipped weights (`mri-x2`, ...) or a .keras
     model file trained here; with a mixed `precision` policy its convolutions run in 16 bits, with
     "auto" in whichever of float32 and 16 bits upscales a tile faster on this machine (said)."""
+    check_options(scale, tile)
     if model_spec == "bicubic":
-        return BicubicUpscaler(scale or 2)
+        return BicubicUpscaler(2 if scale is None else scale)
     import keras
 
     from mrisr.core.precision import measured_policy, mixed_copy
