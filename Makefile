@@ -1,4 +1,4 @@
-# The two commands of README.md: `make demo` and `make test`.
+# The commands of README.md: `make demo`, `make test` and `make test-backends`.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -6,7 +6,7 @@ DEMO_DIR := demo_run
 export TF_CPP_MIN_LOG_LEVEL := 2
 export MPLBACKEND := Agg
 
-.PHONY: demo test venv clean pretrained pretrained-mri
+.PHONY: demo test test-backends venv backends clean pretrained pretrained-mri
 
 venv: $(VENV)/.installed
 
@@ -15,12 +15,25 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@
+
+# The other Keras backends, added to the same environment: JAX, and PyTorch's CPU build (TORCH: another
+# build or version, e.g. TORCH=torch for PyPI's newest, which brings its CUDA libraries, several GB).
+TORCH ?= torch==2.13.0
+backends: $(VENV)/.backends
+
+$(VENV)/.backends: $(VENV)/.installed
+	$(PY) -m pip install --quiet "$(TORCH)"
 	$(PY) -m pip install --quiet -e ".[test,backends]"
 	touch $@
 
-# The whole suite on TensorFlow (the default backend), then the backend-sensitive tests on JAX and PyTorch.
+# The whole suite on TensorFlow, the default backend (what the paper's scripts run on).
 test: venv
 	$(PY) -m pytest -q tests
+
+# The backend-sensitive tests on JAX and on PyTorch.
+test-backends: backends
 	KERAS_BACKEND=jax $(PY) -m pytest -q -m backend tests
 	KERAS_BACKEND=torch $(PY) -m pytest -q -m backend tests
 
@@ -47,8 +60,8 @@ demo: venv
 	$(PY) upscale.py pretrained/demo_espcn_x2.keras \
 	  "$$($(PY) -c 'from mrisr.paper.sources import demo_data_path; print(demo_data_path())')" \
 	  $(DEMO_DIR)/mni152_t1_x2.nii.gz --axis 2
-	@echo "== upscale.py self: the MNI152 volume made 4 mm thick along one axis, restored across slices (90 s of learning) =="
-	$(PY) benchmarks/through_plane.py --factor 4 --axes 2 --minutes 1.5 --figure --out $(DEMO_DIR)/through_plane
+	@echo "== upscale.py self: the MNI152 volume made 4 mm thick along one axis, restored across slices (1000 steps, about 2 minutes) =="
+	$(PY) benchmarks/through_plane.py --factor 4 --axes 2 --steps 1000 --minutes 2 --figure --out $(DEMO_DIR)/through_plane
 	@echo "== demo finished: outputs in $(DEMO_DIR)/ =="
 
 # DEMO weights for upscale.py: trained on consistent pairs of the demo source only (no patient data).

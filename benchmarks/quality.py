@@ -1,8 +1,9 @@
 """Quality report: train the fully convolutional networks within a time budget, evaluate them beside
 bicubic on the test split, and write results/RESULTS.md with its figures.
 
-    python3 benchmarks/quality.py --crops ../shared/data/brain-tumor-crops \\
-        --test-split ../shared/data/brain-tumor-crops/paper_test_split.csv --budget-minutes 80
+    python3 benchmarks/quality.py --crops CROPS --test-split CROPS/paper_test_split.csv --budget-minutes 80
+
+CROPS: the crop folder of extract_crops.py on the figshare brain tumour data set (Jun Cheng, CC BY 4.0).
 
 Benchmarks (training and validation on every crop outside the test split; a model is chosen on
 validation PSNR, never on the test set):
@@ -30,7 +31,8 @@ from mrisr.errors import UserError  # noqa: E402
 from mrisr.nets.losses import EXTRA_LOSS_SETUPS  # noqa: E402
 
 # The paper's published models on its CNN test split, measured from their published predictions
-# with this protocol (../shared/data/brain-tumor-crops/README.md). Not re-measured here.
+# with this protocol: the paper's authors published their test predictions (testing_sample_k.png) with their
+# code; matched to the crops they are the paper's test split (paper_test_split.csv). Not re-measured here.
 PUBLISHED_PAPER_CNN = {
     "paper CNN, MSE (published)": (22.82, 0.655),
     "paper CNN, SSIM (published)": (22.97, 0.714),
@@ -143,7 +145,8 @@ def sample_figure(path, test_set, predictions, bicubic, model_scores, bicubic_sc
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--crops", required=True, help="the real crop folder")
-    parser.add_argument("--test-split", default=None, help="CSV fixing the test set (the paper's: paper_test_split.csv)")
+    parser.add_argument("--test-split", default=None,
+                        help="CSV fixing the test set (the paper's: paper_test_split.csv)")
     parser.add_argument("--test-split-model", default="CNN")
     parser.add_argument("--budget-minutes", type=float, default=80,
                         help="training time of all models together (default 80; the two main models get 37%% "
@@ -184,8 +187,9 @@ def main(argv=None):
     split = split_crop_set(crops, SplitOptions(test_split=args.test_split, test_split_model=args.test_split_model))
     demo = read_crops(demo_crops(out_dir, args.demo_crops)) if "demo" in only or "consistent" in only else None
     started = time.perf_counter()
-    sections, record = {}, {"budget_minutes": args.budget_minutes, "loss": args.loss, "crops": str(args.crops),
-                            "test_split": args.test_split, "split": split.method, "benchmarks": {}}
+    sections, record = {}, {"budget_minutes": args.budget_minutes, "loss": args.loss, "crops": Path(args.crops).name,
+                            "test_split": args.test_split and Path(args.test_split).name, "split": split.method,
+                            "benchmarks": {}}
     best_consistent = None
     for benchmark in [b for b in ("paper", "consistent", "x4", "demo") if b in only]:
         rows, chosen, results = [], None, []
@@ -252,8 +256,8 @@ def main(argv=None):
 
 def write_report(out_dir, sections, record, args, seconds):
     lines = ["# Results", "",
-             f"Written by `python3 benchmarks/quality.py --crops {args.crops}"
-             + (f" --test-split {args.test_split}" if args.test_split else "")
+             f"Written by `python3 benchmarks/quality.py --crops {Path(args.crops).name}"
+             + (f" --test-split {Path(args.crops).name}/{Path(args.test_split).name}" if args.test_split else "")
              + f" --budget-minutes {args.budget_minutes:g}"
              + ("" if args.loss == "L1" else f" --loss {args.loss}")
              + f"` in {seconds / 60:.0f} minutes on this machine "
@@ -277,7 +281,8 @@ def write_report(out_dir, sections, record, args, seconds):
                   f"![{HEADINGS[key]}]({figure.name})", ""]
         if key == "paper" and args.test_split:
             lines += ["The published rows are the paper's own models, measured from their published test "
-                      "predictions with this protocol (`../shared/data/brain-tumor-crops/README.md`); the paper "
+                      "predictions with this protocol (the test predictions the authors published with their "
+                      "code, matched to the crops: `paper_test_split.csv`); the paper "
                       "reported them only as figures and losses, never against bicubic.", ""]
     if "across" in sections:
         rows, _, count, _ = sections["across"]

@@ -23,8 +23,9 @@ def build_parser():
         "NIfTI volume (slice by slice) with a model trained by CNN.py or GAN.py, or with bicubic interpolation. "
         "Or, with MODEL 'self', make the slices of a thick-slice volume (NIfTI, a folder of DICOM slices, a 3-D "
         ".npy) finer: a network learns from the volume's own in-plane detail how the scanner blurred the slice "
-        "axis, and undoes it. The output keeps the input's intensity range and data type; DICOM and NIfTI outputs "
-        "keep the header with the voxel size divided by the scale. The input is never overwritten (an output "
+        "axis, and undoes it. The output keeps the input's data type (and, in-plane, its intensity range); DICOM and "
+        "NIfTI outputs keep the header, with a geometry under which the new voxels tile the old ones. The input "
+        "is never overwritten (an output "
         "that names the input is refused) and the output is written whole or not at all. NaN and infinite input "
         "values are kept in place (counted in a warning); a model that outputs NaN is refused.")
     parser.add_argument("model", metavar="MODEL",
@@ -36,8 +37,9 @@ def build_parser():
     parser.add_argument("input", metavar="INPUT", help="the file to upscale (with 'self': NIfTI, a folder of "
                         "DICOM slices of one series, or a 3-D .npy)")
     parser.add_argument("output", metavar="OUTPUT",
-                        help="the file to write: the input's kind (same suffix family) or .npy; for a DICOM "
-                        "series a new folder")
+                        help="the file to write; its suffix decides its kind: the input's kind, .npy (the input's "
+                        "axis order), or .nii/.nii.gz from any input with geometry; a DICOM series is written as a "
+                        "new folder")
     parser.add_argument("--axis", type=int, default=None, choices=(0, 1, 2),
                         help="for volumes: the axis the slices run along (slice by slice: default 2, axial in a "
                         "RAS-oriented NIfTI; with 'self': the axis to make finer, default the one with the largest "
@@ -61,7 +63,7 @@ def build_parser():
                               "the gain keeps growing with them: docs/upscaling.md)")
     self_options.add_argument("--minutes", type=float, default=10.0,
                               help="the most time learning may take (default 10): fewer steps are planned, and said, "
-                              "when this machine would not make --steps in time")
+                              "when this machine would not make --steps in time (docs/upscaling.md)")
     self_options.add_argument("--save-model", default=None, metavar="PATH",
                               help="also save the network learned by 'self' (.keras), to apply it again later as "
                               "MODEL")

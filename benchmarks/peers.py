@@ -1,0 +1,141 @@
+"""`upscale.py self` beside ECLARE (Remedios et al.: a PyTorch peer that also learns from the thick volume
+alone), on the same thick volume, at the same wall-clock budget on this machine.
+
+    python3 benchmarks/peers.py T1.nii.gz --eclare-venv /tmp/eclare [--install] [--axis 1] [--factor 4]
+        [--minutes 5] [--out results/peers]
+
+ECLARE is GPL-3.0 and needs PyTorch: it lives in its own virtual environment (`--install` makes it there:
+`pip install torch==2.13.0 eclare`), is run as a program, and none of its code is in this project. The
+isotropic volume is made F times thick along --axis (box profile, as benchmarks/through_plane.py does) and
+written as NIfTI with its true geometry; `upscale.py self` runs with its defaults; ECLARE runs with the
+known box profile (so its slice-profile estimator, ESPRESO, is skipped) and `--n-patches` set, from a timed
+short run, to fit the same budget as `self` took (its default is 1,000,000 patches, hours on a CPU). Both
+outputs are scored against the original inside the head, in world coordinates (ECLARE's output is
+sampled at the original's voxel centres through its own affine, linearly, where its grid differs),
+beside the cubic spline.
+"""
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mrisr.commands.cli import script_main  # noqa: E402
+from mrisr.errors import UserError  # noqa: E402
+
+ECLARE_BATCH = 128  # ECLARE's default batch
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("volume", help="an isotropic NIfTI with a truth to score against")
+    parser.add_argument("--eclare-venv", required=True, help="the virtual environment that holds ECLARE")
+    parser.add_argument("--install", action="store_true", help="create that environment and install ECLARE there")
+    parser.add_argument("--axis", type=int, default=1, choices=(0, 1, 2), help="the axis made thick (default 1)")
+    parser.add_argument("--factor", type=int, default=4, help="thin slices per thick slice (default 4)")
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="ECLARE's budget (default: the time upscale.py self took, start-up included)")
+    parser.add_argument("--out", default="results/peers", help="folder of the report (default results/peers)")
+    return parser
+
+
+def install(venv):
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+    subprocess.run(pip + ["torch==2.13.0"], check=True)
+    subprocess.run(pip + ["eclare"], check=True)
+
+
+def run_eclare(venv, thick_path, out_dir, factor, patches):
+    """(seconds, output path): run-eclare with a box profile of F thin slices and `patches` patches."""
+    kernel = out_dir / "box.npy"
+    # A box F thin slices wide centred on a sample: F - 1 full taps and two half taps.
+    np.save(kernel, np.r_[0.5, np.ones(factor - 1), 0.5] / factor)
+    command = [str(venv / "bin" / "run-eclare"), "--in-fpath", str(thick_path), "--out-dir", str(out_dir),
+               "--n-patches", str(patches), "--relative-slice-thickness", str(float(factor)),
+               "--relative-slice-profile-fpath", str(kernel)]
+    started = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"ECLARE failed: {(result.stderr.strip().splitlines() or ['?'])[-1]}")
+    return time.perf_counter() - started, out_dir / thick_path.name.replace(".nii", "_eclare.nii")
+
+
+def on_grid(image, reference):
+    """`image`'s values at the voxel centres of `reference` (same shape and affine: as they are)."""
+    from scipy.ndimage import map_coordinates
+
+    data = np.asarray(image.dataobj, np.float32)
+    if data.shape == reference.shape and np.allclose(image.affine, reference.affine, atol=1e-4):
+        return data
+    grid = np.indices(reference.shape, dtype=np.float64).reshape(3, -1)
+    world = reference.affine[:3, :3] @ grid + reference.affine[:3, 3:]
+    voxels = np.linalg.solve(image.affine[:3, :3], world - image.affine[:3, 3:])
+    return map_coordinates(data, voxels, order=1, mode="nearest").reshape(reference.shape).astype(np.float32)
+
+
+@script_main
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    import nibabel
+
+    from benchmarks.machine import describe_machine
+    from benchmarks.through_plane import Scorer, run_self, thick_volume
+    from mrisr.core.files import save_json
+    from mrisr.scans.through_plane import SliceProfile, spline_upsample
+
+    venv = Path(args.eclare_venv)
+    if args.install and not (venv / "bin" / "run-eclare").exists():
+        install(venv)
+    if not (venv / "bin" / "run-eclare").exists():
+        raise UserError(f"no ECLARE in {venv}: give --install to install it there")
+    image = nibabel.load(args.volume)
+    data = np.asarray(image.dataobj, np.float32)
+    profile = SliceProfile(args.factor)
+    truth, thick, affine = thick_volume(image, data, args.axis, profile)
+    truth_image = nibabel.Nifti1Image(truth, image.affine)
+    scorer = Scorer(truth)
+    rows = {"cubic spline": (*scorer(spline_upsample(thick, args.axis, args.factor)), 0.0, "")}
+    print(describe_machine())
+    with tempfile.TemporaryDirectory() as temporary:
+        work = Path(temporary)
+        zooms = list(image.header.get_zooms()[:3])
+        zooms[args.axis] *= args.factor
+        thick_image = nibabel.Nifti1Image(thick, affine)
+        thick_image.header.set_zooms(zooms)
+        thick_path = work / "thick.nii.gz"
+        nibabel.save(thick_image, thick_path)
+        seconds, output = run_self(thick_path, work / "self.nii.gz", 10.0, args.axis, args.factor)
+        ours = on_grid(nibabel.load(work / "self.nii.gz"), truth_image)
+        rows["upscale.py self (defaults)"] = (*scorer(ours), seconds, output.strip().splitlines()[-1][:160])
+        budget = 60 * args.minutes if args.minutes else seconds
+        trial_patches = ECLARE_BATCH * 8
+        trial_seconds, _ = run_eclare(venv, thick_path, work / "trial", args.factor, trial_patches)
+        print(f"ECLARE trial: {trial_patches} patches in {trial_seconds:.0f} s (start-up and inference included)")
+        # the trial's time is start-up, inference and 8 batches: the rest of the budget buys batches at about
+        # the trial's rate (an overestimate of the cost per batch, so the run stays within the budget)
+        patches = max(trial_patches, int(trial_patches * budget / trial_seconds) // ECLARE_BATCH * ECLARE_BATCH)
+        eclare_seconds, eclare_path = run_eclare(venv, thick_path, work / "eclare", args.factor, patches)
+        theirs = on_grid(nibabel.load(eclare_path), truth_image)
+        rows[f"ECLARE ({patches} patches)"] = (*scorer(theirs), eclare_seconds, "")
+    spline = rows["cubic spline"][0]
+    print(f"{Path(args.volume).name} x{args.factor} thick along axis {args.axis}")
+    print(f"{'method':<30} {'PSNR dB':>8} {'SSIM':>7} {'gain dB':>8} {'seconds':>8}")
+    for name, (psnr, ssim, seconds, _) in rows.items():
+        print(f"{name:<30} {psnr:8.2f} {ssim:7.4f} {psnr - spline:+8.2f} {seconds:8.0f}")
+    out = Path(args.out)
+    save_json(out / "peers.json", {"machine": describe_machine(), "volume": Path(args.volume).name,
+                                   "axis": args.axis, "factor": args.factor,
+                                   "rows": {name: {"psnr": round(p, 3), "ssim": round(s, 4), "seconds": round(t, 1),
+                                                   "note": note} for name, (p, s, t, note) in rows.items()}})
+    print(f"Wrote {out / 'peers.json'}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""One recipe of `upscale.py self` on a real volume, in this process: how the choices of
+`mrisr.scans.through_plane.Recipe` (width, depth, steps, precision) were made.
+
+    python3 benchmarks/through_plane_recipe.py T1.nii.gz [--axis 1] [--factor 4] [--channels 32] [--blocks 8]
+        [--steps 4000] [--mixed-precision float32] [--out results/through_plane/recipes.jsonl]
+
+The volume is made F times thick along --axis (box profile), the network learns from the thick volume as
+`upscale.py self` does (the held-out blend included), and the result is scored inside the head against
+the original beside the cubic spline, as benchmarks/through_plane.py scores. One JSON line per run is
+appended to --out: the recipe, the steps, the seconds of learning, the step time the trial measured, the
+PSNR of the spline and of the result, the gain and the held-out gain.
+"""
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mrisr.commands.cli import script_main  # noqa: E402
+
+
+def build_parser():
+    from mrisr.scans.through_plane import Recipe
+
+    default = Recipe()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("volume", help="an isotropic NIfTI to make thick and restore")
+    parser.add_argument("--axis", type=int, default=1, choices=(0, 1, 2), help="the axis made thick (default 1)")
+    parser.add_argument("--factor", type=int, default=4, help="thin slices per thick slice (default 4)")
+    parser.add_argument("--channels", type=int, default=default.channels, help="network width")
+    parser.add_argument("--blocks", type=int, default=default.blocks, help="residual blocks")
+    parser.add_argument("--steps", type=int, default=default.steps, help="training steps")
+    parser.add_argument("--mixed-precision", default="float32", choices=("auto", "float32", "mixed_bfloat16"),
+                        help="the policy (default float32; auto: the trial's choice)")
+    parser.add_argument("--out", default="results/through_plane/recipes.jsonl", help="JSON lines appended here")
+    return parser
+
+
+@script_main
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    import nibabel
+
+    from benchmarks.machine import describe_machine
+    from benchmarks.through_plane import Scorer, thick_volume
+    from mrisr.scans.through_plane import (
+        Recipe,
+        SliceProfile,
+        apply_network,
+        normalise,
+        restore_range,
+        spline_upsample,
+        train_network,
+    )
+
+    image = nibabel.load(args.volume)
+    data = np.asarray(image.dataobj, np.float32)
+    profile = SliceProfile(args.factor)
+    truth, thick, _ = thick_volume(image, data, args.axis, profile)
+    recipe = dataclasses.replace(Recipe(), channels=args.channels, blocks=args.blocks, steps=args.steps)
+    volume01, low, span = normalise(thick)
+    started = time.monotonic()
+    model, report = train_network(volume01, args.axis, profile, recipe, minutes=1440,
+                                  precision=args.mixed_precision, progress=False, say=lambda line: None)
+    learning = time.monotonic() - started
+    thin = apply_network(model, volume01, args.axis, args.factor, progress=False)
+    if report.blend_weight < 1:
+        thin = report.blend_weight * thin + (1 - report.blend_weight) * spline_upsample(volume01, args.axis,
+                                                                                         args.factor)
+    scorer = Scorer(truth)
+    ours = scorer(restore_range(thin, low, span, np.float32))[0]
+    spline = scorer(spline_upsample(thick, args.axis, args.factor))[0]
+    record = {"volume": Path(args.volume).name, "axis": args.axis, "factor": args.factor,
+              "recipe": dataclasses.asdict(recipe), "precision": report.precision, "steps": report.steps,
+              "learning_seconds": round(learning, 1), "step_ms": round(1000 * report.step_seconds, 1),
+              "spline_psnr": round(spline, 3), "psnr": round(ours, 3), "gain": round(ours - spline, 3),
+              "held_out_gain": round(report.held_out_gain, 3), "machine": describe_machine()}
+    print(json.dumps(record))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("a") as file:
+        file.write(json.dumps(record) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

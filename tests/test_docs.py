@@ -1,0 +1,111 @@
+"""The README and docs/ stay true to the code: every relative link reaches a file (and its heading), and
+every option they quote exists on the script they quote it with."""
+
+import argparse
+import importlib
+import re
+
+import pytest
+
+from tests.conftest import ROOT
+
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "pretrained").glob("*.md")),
+             ROOT / "results" / "RESULTS.md"]
+COMMANDS = {"upscale.py": "upscale", "CNN.py": "cnn", "GAN.py": "gan", "extract_crops.py": "extract_crops",
+            "balance_data.py": "balance_data", "CNN_plot_losses.py": "cnn_plot_losses",
+            "plot_visual_predictions.py": "plot_visual_predictions"}
+# Options of other programs that the documents quote (pip, pytest, make, dcm2niix, /usr/bin/time).
+OTHER_PROGRAMS = {"--quiet", "--upgrade", "--durations", "--index-url", "--extra-index-url", "--version", "--help"}
+
+
+def parser_options(parser):
+    """Every option string of a parser and of its sub-commands."""
+    options = set()
+    for action in parser._actions:
+        options.update(o for o in action.option_strings if o.startswith("--"))
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                options |= parser_options(sub)
+    return options
+
+
+def script_options():
+    """{script name: its options}: the commands from their parsers, the benchmarks from their source."""
+    options = {name: parser_options(importlib.import_module(f"mrisr.commands.{module}").build_parser())
+               for name, module in COMMANDS.items()}
+    for path in (ROOT / "benchmarks").glob("*.py"):
+        options[f"benchmarks/{path.name}"] = set(re.findall(r"[\"'](--[a-z][a-z0-9-]*)[\"']", path.read_text()))
+    return options
+
+
+def code_pieces(text):
+    """The inline code spans and the lines of fenced code blocks of a Markdown text."""
+    pieces = []
+    for number, block in enumerate(re.split(r"^```.*$", text, flags=re.MULTILINE)):
+        if number % 2:
+            pieces += block.splitlines()
+        else:
+            pieces += re.findall(r"`([^`\n]+)`", block)
+    return pieces
+
+
+def slug(heading):
+    """GitHub's anchor of a heading."""
+    heading = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return heading.replace(" ", "-")
+
+
+def anchors(path):
+    return {slug(line.lstrip("#")) for line in path.read_text().splitlines() if line.startswith("#")}
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_relative_link_reaches_its_file_and_heading(document):
+    text = re.sub(r"```.*?```", "", document.read_text(), flags=re.DOTALL)
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"[a-z]+:", target):
+            continue
+        file_part, _, anchor = target.partition("#")
+        path = (document.parent / file_part).resolve() if file_part else document
+        if not path.exists():
+            broken.append(target)
+        elif anchor and path.suffix == ".md" and anchor not in anchors(path):
+            broken.append(target)
+    assert not broken, f"{document.name}: links to nothing: {broken}"
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_quoted_option_exists_on_its_script(document):
+    options = script_options()
+    everything = set().union(*options.values()) | OTHER_PROGRAMS
+    wrong = []
+    for piece in code_pieces(document.read_text()):
+        script = None
+        for token in re.findall(r"[\w./-]+\.py|--[a-z][a-z0-9-]*", piece):
+            if token.endswith(".py"):
+                name = token.split("/")[-1] if not token.startswith("benchmarks/") else token
+                script = name if name in options else None
+            elif script is not None and token not in options[script]:
+                wrong.append(f"{script} {token}")
+            elif script is None and token not in everything:
+                wrong.append(token)
+    assert not wrong, f"{document.name} quotes options that do not exist: {sorted(set(wrong))}"
+
+
+def test_the_checks_catch_a_wrong_option_and_a_broken_link(tmp_path):
+    """The two checks above bite: an option no script has and a link to no file are found."""
+    document = tmp_path / "bad.md"
+    document.write_text("Run `python3 upscale.py self a b --no-such-option` and see [here](missing.md).\n")
+    with pytest.raises(AssertionError, match="--no-such-option"):
+        test_every_quoted_option_exists_on_its_script(document)
+    with pytest.raises(AssertionError, match="missing.md"):
+        test_every_relative_link_reaches_its_file_and_heading(document)
+
+
+def test_the_upscaling_reference_names_every_option_of_upscale():
+    """docs/upscaling.md is the reference of upscale.py: it names each of its options."""
+    text = (ROOT / "docs" / "upscaling.md").read_text()
+    options = script_options()["upscale.py"] - {"--help"}
+    missing = sorted(o for o in options if not re.search(re.escape(o) + r"(?![a-z-])", text))
+    assert not missing, f"docs/upscaling.md does not name {missing}"
