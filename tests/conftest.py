@@ -111,19 +111,27 @@ DOUBLE_OBLIQUE = tuple(float(v) for v in np.concatenate([
 SAGITTAL = (0.0, 1.0, 0.0, 0.0, 0.0, -1.0)
 
 
-def dicom_dataset(pixels, spacing=(0.8, 0.7), orientation=None, position=None, thickness=None, series=None,
-                  bits_stored=12):
-    """A classic MR image dataset of `pixels` (rows, columns), uint16 or int16, with the geometry given."""
+def new_dicom_dataset(sop_class):
+    """An empty DICOM dataset of `sop_class` with its file meta (explicit VR little endian) and a new SOP UID."""
     from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = MRImageStorage
+    meta.MediaStorageSOPClassUID = sop_class
     meta.MediaStorageSOPInstanceUID = generate_uid()
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     dataset = Dataset()
     dataset.file_meta = meta
-    dataset.SOPClassUID, dataset.SOPInstanceUID = MRImageStorage, meta.MediaStorageSOPInstanceUID
+    dataset.SOPClassUID, dataset.SOPInstanceUID = sop_class, meta.MediaStorageSOPInstanceUID
+    return dataset
+
+
+def dicom_dataset(pixels, spacing=(0.8, 0.7), orientation=None, position=None, thickness=None, series=None,
+                  bits_stored=12):
+    """A classic MR image dataset of `pixels` (rows, columns), uint16 or int16, with the geometry given."""
+    from pydicom.uid import MRImageStorage, generate_uid
+
+    dataset = new_dicom_dataset(MRImageStorage)
     dataset.Modality, dataset.PatientName, dataset.SeriesDescription = "MR", "Test^Phantom", "T1 axial"
     dataset.StudyInstanceUID = "1.2.826.0.1.3680043.8.498.1"
     dataset.SeriesInstanceUID = series or generate_uid()
@@ -172,17 +180,11 @@ def write_multiframe(path, volume, order, step=3.0, orientation=SAGITTAL, spacin
                      origin=(20.0, -30.0, 40.0)):
     """An enhanced (multi-frame) MR file of a volume (rows, columns, frames) whose frames are stored in
     `order`, with per-frame positions and stack numbers, shared orientation and pixel measures."""
-    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.dataset import Dataset
     from pydicom.sequence import Sequence
-    from pydicom.uid import EnhancedMRImageStorage, ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import EnhancedMRImageStorage, generate_uid
 
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = EnhancedMRImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    dataset = Dataset()
-    dataset.file_meta = meta
-    dataset.SOPClassUID, dataset.SOPInstanceUID = EnhancedMRImageStorage, meta.MediaStorageSOPInstanceUID
+    dataset = new_dicom_dataset(EnhancedMRImageStorage)
     dataset.Modality, dataset.SeriesInstanceUID = "MR", generate_uid()
     dataset.StudyInstanceUID, dataset.PatientName = "1.2.826.0.1.3680043.8.498.2", "Test^Phantom"
     dataset.ImageType = ["ORIGINAL", "PRIMARY", "M", "NONE"]

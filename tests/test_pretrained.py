@@ -53,6 +53,20 @@ def test_weights_from_patient_data_carry_their_attribution_and_figures(short_nam
         SHIPPED[short_name].file_name.replace(".keras", "_history.json")).read_text())
     assert "/work" not in history["data"]["crops"]  # no machine-specific path ships
     assert DATA_ATTRIBUTION in (ROOT / "README.md").read_text()
+    # the model card beside the weights names the data, its licence and the recorded test figures
+    card = Path(resolve_model(short_name)).with_suffix(".md").read_text()
+    assert "CC BY 4.0" in card and "10.6084/m9.figshare.1512427.v5" in card and "not for diagnosis" in card.lower()
+    assert f"{record['test']['psnr']:.2f}" in card and f"{record['bicubic_test']['psnr']:.2f}" in card
+
+
+def test_every_shipped_weight_file_has_a_model_card_that_installs_with_it():
+    import tomllib
+
+    for weights in SHIPPED.values():
+        card = (ROOT / "pretrained" / weights.file_name).with_suffix(".md")
+        assert card.is_file() and card.read_text().startswith("# Model card")
+    package_data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert "*.md" in package_data["mrisr.weights"]
 
 
 def test_other_model_arguments_pass_through_and_missing_files_are_one_line(tmp_path, monkeypatch):
