@@ -18,8 +18,8 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $@
 
-# The other Keras backends, added to the same environment: JAX, and PyTorch's CPU build (TORCH: another
-# build or version, e.g. TORCH=torch for PyPI's newest, which brings its CUDA libraries, several GB).
+# The other Keras backends, added to the same environment: JAX, and PyTorch 2.13.0 (on the project's CI machines
+# a CPU build; PyPI's Linux wheel of the same version brings CUDA libraries, several GB). TORCH: another one.
 TORCH ?= torch==2.13.0
 backends: $(VENV)/.backends
 
