@@ -2,7 +2,7 @@
 alone), on the same thick volume, at the same wall-clock budget on this machine.
 
     python3 benchmarks/peers.py T1.nii.gz --eclare-venv /tmp/eclare [--install] [--axis 1] [--factor 4]
-        [--minutes 5] [--out results/peers]
+        [--minutes 5] [--probe-only] [--out results/peers]
 
 ECLARE is GPL-3.0 and needs PyTorch: it lives in its own virtual environment (`--install` makes it there:
 `pip install torch==2.13.0 eclare`), is run as a program, and none of its code is in this project. The
@@ -13,6 +13,10 @@ short run, to fit the same budget as `self` took (its default is 1,000,000 patch
 outputs are scored against the original inside the head, in world coordinates (ECLARE's output is
 sampled at the original's voxel centres through its own affine, linearly, where its grid differs),
 beside the cubic spline.
+
+--probe-only: time ECLARE's network alone on this machine (one training step at its default batch of 128
+patches, one plane through the trained-size network) and say what its defaults would cost here, without
+running either method on the volume.
 """
 
 import argparse
@@ -30,6 +34,36 @@ from mrisr.commands.cli import script_main  # noqa: E402
 from mrisr.errors import UserError  # noqa: E402
 
 ECLARE_BATCH = 128  # ECLARE's default batch
+ECLARE_DEFAULT_PATCHES = 1_000_000
+
+# Run in ECLARE's environment: its network (WDSR, 16 blocks of 256 channels, as eclare.run_eclare builds it),
+# one Adam step on a batch of patches of the size its data set makes, one thick plane of the volume.
+PROBE = """
+import json, sys, time, torch
+from eclare.models.wdsr import WDSR
+factor, thick, width = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+torch.manual_seed(0)
+model = WDSR(n_resblocks=16, num_channels=256, scale=factor)
+size = round(factor * max(model.calc_out_patch_size([8, 8])))
+patches = torch.rand(128, 1, size // factor, 8)
+target = torch.rand_like(model(patches)).detach()
+optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+seconds = []
+for _ in range(3):
+    started = time.perf_counter()
+    optimizer.zero_grad()
+    torch.nn.functional.mse_loss(model(patches), target).backward()
+    optimizer.step()
+    seconds.append(time.perf_counter() - started)
+with torch.no_grad():
+    plane = torch.rand(1, 1, thick, width)
+    model(plane)
+    started = time.perf_counter()
+    model(plane)
+    inference = time.perf_counter() - started
+print(json.dumps({"step_seconds": min(seconds[1:]), "plane_seconds": inference,
+                  "parameters": sum(p.numel() for p in model.parameters())}))
+"""
 
 
 def build_parser():
@@ -41,6 +75,8 @@ def build_parser():
     parser.add_argument("--factor", type=int, default=4, help="thin slices per thick slice (default 4)")
     parser.add_argument("--minutes", type=float, default=None,
                         help="ECLARE's budget (default: the time upscale.py self took, start-up included)")
+    parser.add_argument("--probe-only", action="store_true",
+                        help="only time ECLARE's network here and say what its defaults would cost")
     parser.add_argument("--out", default="results/peers", help="folder of the report (default results/peers)")
     return parser
 
@@ -80,6 +116,36 @@ def on_grid(image, reference):
     return map_coordinates(data, voxels, order=1, mode="nearest").reshape(reference.shape).astype(np.float32)
 
 
+def probe(venv, shape, axis, factor, out):
+    """Time ECLARE's network in its environment; print and save what its defaults would cost here."""
+    import json
+
+    from benchmarks.machine import describe_machine
+    from mrisr.core.files import save_json
+
+    planes = [size for position, size in enumerate(shape) if position != axis]
+    thick = shape[axis] // factor
+    result = subprocess.run([str(venv / "bin" / "python"), "-c", PROBE, str(factor), str(thick), str(planes[0])],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"the ECLARE probe failed: {(result.stderr.strip().splitlines() or ['?'])[-1]}")
+    timing = json.loads(result.stdout.strip().splitlines()[-1])
+    steps = ECLARE_DEFAULT_PATCHES // ECLARE_BATCH
+    # inference: every plane that contains the slice axis, at 0 and 90 degrees (eclare.run_eclare)
+    inference = 2 * planes[1] * timing["plane_seconds"]
+    record = {"machine": describe_machine(), "shape": list(shape), "axis": axis, "factor": factor, **timing,
+              "default_steps": steps, "default_training_hours": round(steps * timing["step_seconds"] / 3600, 1),
+              "inference_minutes": round(inference / 60, 1)}
+    print(record["machine"])
+    print(f"ECLARE's network ({timing['parameters']:,} parameters): a training step of {ECLARE_BATCH} patches "
+          f"{timing['step_seconds']:.2f} s, one thick plane {timing['plane_seconds']:.2f} s")
+    print(f"at its defaults ({ECLARE_DEFAULT_PATCHES:,} patches = {steps} steps) training would take "
+          f"{record['default_training_hours']} h here, and applying it to this volume "
+          f"{record['inference_minutes']} min")
+    save_json(out / "peers_probe.json", record)
+    print(f"Wrote {out / 'peers_probe.json'}")
+
+
 @script_main
 def main(argv=None):
     args = build_parser().parse_args(argv)
@@ -97,6 +163,8 @@ def main(argv=None):
         raise UserError(f"no ECLARE in {venv}: give --install to install it there")
     image = nibabel.load(args.volume)
     data = np.asarray(image.dataobj, np.float32)
+    if args.probe_only:
+        return probe(venv, data.shape, args.axis, args.factor, Path(args.out))
     profile = SliceProfile(args.factor)
     truth, thick, affine = thick_volume(image, data, args.axis, profile)
     truth_image = nibabel.Nifti1Image(truth, image.affine)
