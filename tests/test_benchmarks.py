@@ -8,6 +8,7 @@ import pytest
 
 from benchmarks.machine import conv_kernel_seconds, conv_kernels, conv_layers, layer_flops
 from mrisr.nets.models import paper_cnn, paper_discriminator, paper_generator
+from tests.conftest import ROOT
 
 
 def test_layer_flops_of_the_paper_cnn_match_a_count_by_hand():
@@ -53,3 +54,30 @@ def test_the_timed_kernels_are_the_layers_convolution_and_its_two_gradients(stri
     assert list(conv_kernels(layer, 2, forward=False, filter_gradient=False)[0]) == ["input_gradient"]
     with pytest.raises(ValueError, match="no kernel"):
         conv_kernels(layer, 2, False, False, False)
+
+
+@pytest.mark.parametrize("name", sorted(path.stem for path in (ROOT / "benchmarks").glob("*.py")
+                                        if path.stem != "__init__"))
+def test_every_benchmark_imports_and_its_options_parse(name, capsys):
+    """Each benchmark script imports, and the ones with a parser answer --help (exit 0)."""
+    import importlib
+
+    module = importlib.import_module(f"benchmarks.{name}")
+    if hasattr(module, "build_parser"):
+        with pytest.raises(SystemExit) as finished:
+            module.build_parser().parse_args(["--help"])
+        assert finished.value.code == 0 and "usage" in capsys.readouterr().out
+
+
+def test_the_through_plane_step_flops_match_a_count_by_hand():
+    from benchmarks.through_plane_speed import step_flops
+    from mrisr.scans.through_plane import Recipe
+
+    recipe = Recipe(channels=8, blocks=1, batch_size=2, thick_length=3, width=5)
+    pixels = 3 * 5 * 9 * 2  # a 3x3 multiply-add per output pixel is 2 FLOPs per input channel
+    first = pixels * 5 * 8  # 1 + F = 5 channels in (F = 4)
+    middle = pixels * 8 * 8  # each of the block's two convolutions
+    last = pixels * 8 * 4  # out: F sub-slices
+    # training: forward + the weights' gradient (+ the input's gradient but for the first layer), batch 2
+    by_hand = 2 * (2 * first + 3 * (2 * middle) + 3 * last)
+    assert step_flops(recipe, 4) == by_hand
