@@ -195,7 +195,8 @@ def main(argv=None):
             scorer = Scorer(truth)
             name = (f"axis {axis}, x{profile.factor}, {profile.kind}"
                     + (f", thickness {thickness:g}" if thickness and thickness != profile.factor else ""))
-            scores = {method: scorer(volume) for method, volume in baselines(thick, axis, profile.factor).items()}
+            interpolated = baselines(thick, axis, profile.factor)
+            scores = {method: scorer(volume) for method, volume in interpolated.items()}
             scores["ours (self)"] = scorer(ours)
             spline = scores["cubic spline"][0]
             for method, (psnr_value, ssim_value) in scores.items():
@@ -212,7 +213,6 @@ def main(argv=None):
                             "scores": {k: {"psnr": round(v[0], 3), "ssim": round(v[1], 4)}
                                        for k, v in scores.items()}})
             if args.figure and number == 0:
-                interpolated = baselines(thick, axis, profile.factor)
                 picture = figure(out_dir / "through_plane.png", truth, interpolated["nearest"],
                                  interpolated["cubic spline"], ours, axis, scorer,
                                  f"{path.name}: {name}; PSNR spline {spline:.2f} dB, ours "

@@ -53,6 +53,7 @@ def main(argv=None):
         Recipe,
         SliceProfile,
         apply_network,
+        blend_toward_spline,
         normalise,
         restore_range,
         spline_upsample,
@@ -70,9 +71,7 @@ def main(argv=None):
                                   precision=args.mixed_precision, progress=False, say=lambda line: None)
     learning = time.monotonic() - started
     thin = apply_network(model, volume01, args.axis, args.factor, progress=False)
-    if report.blend_weight < 1:
-        thin = report.blend_weight * thin + (1 - report.blend_weight) * spline_upsample(volume01, args.axis,
-                                                                                         args.factor)
+    thin = blend_toward_spline(thin, volume01, args.axis, args.factor, report.blend_weight)
     scorer = Scorer(truth)
     ours = scorer(restore_range(thin, low, span, np.float32))[0]
     spline = scorer(spline_upsample(thick, args.axis, args.factor))[0]

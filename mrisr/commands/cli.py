@@ -35,7 +35,7 @@ def _sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
-BACKENDS = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+BACKENDS = ("tensorflow", "jax", "torch")  # each the name of its package
 
 
 def check_keras_backend():
@@ -47,7 +47,7 @@ def check_keras_backend():
         return
     if name not in BACKENDS:
         raise UserError(f"KERAS_BACKEND={name!r}: these tools run on tensorflow (the default), jax or torch")
-    if importlib.util.find_spec(BACKENDS[name]) is None:
+    if importlib.util.find_spec(name) is None:
         raise UserError(f"KERAS_BACKEND={name} but {name} is not installed: pip install \".[backends]\" (or unset "
                         "KERAS_BACKEND for TensorFlow)")
 

@@ -449,6 +449,15 @@ def restore_range(thin01, low, span, dtype):
 FEW_STEPS = 1500
 
 
+def blend_toward_spline(thin01, volume01, axis, factor, weight):
+    """`weight` * the network's thin volume + (1 - weight) * the cubic spline of the thick one (in place;
+    the network's alone when weight is 1)."""
+    if weight < 1.0:
+        thin01 *= weight
+        thin01 += (1.0 - weight) * spline_upsample(volume01, axis, factor)
+    return thin01
+
+
 def upscale_volume(volume, plan, recipe=None, minutes=10.0, model=None, precision="auto", progress=True, seed=0,
                    say=print):
     """Learn from the volume (unless a trained `model` is given) and apply: returns (thin data in the
@@ -463,9 +472,7 @@ def upscale_volume(volume, plan, recipe=None, minutes=10.0, model=None, precisio
     thin01 = apply_network(model, volume01, plan.axis, plan.profile.factor, progress=progress)
     if report is not None:
         say_quality(report, say)
-        if report.blend_weight < 1.0:
-            thin01 *= report.blend_weight
-            thin01 += (1.0 - report.blend_weight) * spline_upsample(volume01, plan.axis, plan.profile.factor)
+        thin01 = blend_toward_spline(thin01, volume01, plan.axis, plan.profile.factor, report.blend_weight)
     del volume01
     result = restore_range(thin01, low, span, volume.data.dtype)
     non_finite = int(volume.data.size - np.count_nonzero(np.isfinite(volume.data))) \
