@@ -28,14 +28,17 @@ $(VENV)/.backends: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e ".[test,backends]"
 	touch $@
 
-# The whole suite on TensorFlow, the default backend (what the paper's scripts run on).
+# The whole suite on TensorFlow, the default backend (what the paper's scripts run on), on as many
+# pytest-xdist workers as the CPU has cores (at most TEST_WORKERS; TEST_WORKERS=0 runs it in one process).
+TEST_WORKERS ?= 4
+PARALLEL := $(if $(filter 0,$(TEST_WORKERS)),,-n auto --maxprocesses $(TEST_WORKERS))
 test: venv
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q $(PARALLEL) tests
 
 # The backend-sensitive tests on JAX and on PyTorch.
 test-backends: backends
-	KERAS_BACKEND=jax $(PY) -m pytest -q -m backend tests
-	KERAS_BACKEND=torch $(PY) -m pytest -q -m backend tests
+	KERAS_BACKEND=jax $(PY) -m pytest -q $(PARALLEL) -m backend tests
+	KERAS_BACKEND=torch $(PY) -m pytest -q $(PARALLEL) -m backend tests
 
 demo: venv
 	@echo "== DEMO: the paper's pipeline on the built-in demo source (MNI152 template, not patient data) =="
