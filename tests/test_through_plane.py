@@ -115,6 +115,25 @@ def test_planes_in_batches_give_the_result_of_one_batch():
     np.testing.assert_allclose(batched, whole, atol=1e-6)
 
 
+def test_the_self_ensemble_averages_the_flipped_volumes_turned_back_and_stays_consistent():
+    from mrisr.nets.models import through_plane_network
+
+    profile = SliceProfile(3)
+    model = through_plane_network(3, profile.projection(), channels=8, blocks=1)
+    for layer in model.layers:  # a correction that is not zero, and not symmetric
+        if layer.weights:
+            layer.set_weights([np.random.default_rng(5).normal(0, 0.2, w.shape) for w in layer.get_weights()])
+    volume = np.random.default_rng(6).random((8, 5, 7)).astype(np.float32)  # slice axis 1: 5 thick slices
+    plain = apply_network(model, volume, 1, 3, progress=False)
+    expected = np.zeros_like(plain)
+    for flips in [(), (1,), (0, 2), (0, 1, 2)]:  # in the volume's own axes: the slice axis is 1
+        expected += np.flip(apply_network(model, np.flip(volume, flips).copy(), 1, 3, progress=False), flips)
+    ensembled = apply_network(model, volume, 1, 3, progress=False, self_ensemble=True)
+    np.testing.assert_allclose(ensembled, expected / 4, atol=1e-5)
+    assert np.abs(ensembled - plain).max() > 1e-3  # the flips see other outputs: the mean is not the plain one
+    np.testing.assert_allclose(degrade(ensembled, 1, profile), volume, atol=1e-5)  # each thick slice kept
+
+
 def blob_volume(size=40, seed=0):
     """A piecewise-constant volume of random ellipsoids, lightly smoothed: isotropic structure."""
     from scipy.ndimage import gaussian_filter
@@ -300,6 +319,12 @@ def test_upscale_self_on_a_nifti_volume_and_the_saved_network(tmp_path, capsys):
     assert code == 0 and "with " in out, err
     if "blends" not in out:  # the saved network alone gives the same thin volume
         np.testing.assert_array_equal(np.load(tmp_path / "again.npy"), values)
+        # once, without the self-ensemble: another thin volume, each thick slice still its slab's average
+        code, out, err = run_script("upscale", [str(tmp_path / "net.keras"), str(tmp_path / "thick.nii.gz"),
+                                                str(tmp_path / "once.npy"), "--no-self-ensemble", "--quiet"], capsys)
+        once = np.load(tmp_path / "once.npy")
+        assert code == 0 and not np.array_equal(once, values), err
+        np.testing.assert_allclose(degrade(once.astype(np.float64), 1, SliceProfile(2)), data, atol=1.0)
 
 
 @pytest.mark.slow

@@ -217,7 +217,7 @@ class PatchSampler:
 class Recipe:
     """How `upscale.py self` learns (benchmarks/through_plane_speed.py measured each choice)."""
 
-    steps: int = 4000  # training steps; --minutes caps the time they may take
+    steps: int = 12000  # training steps; --minutes caps the time they may take (the gain grows with them)
     batch_size: int = 16
     thick_length: int = 12  # patch: thick slices x in-plane pixels
     width: int = 48
@@ -325,9 +325,11 @@ def train_network(volume01, axis, profile, recipe=None, minutes=10.0, pitch_rati
     return model, report
 
 
-def apply_network(model, volume01, axis, factor, batch_planes=8, progress=True):
+def apply_network(model, volume01, axis, factor, batch_planes=8, progress=True, self_ensemble=False):
     """The thin volume (float32, normalised units): the network on every plane that contains the slice
-    axis, in both orientations, averaged. Memory: the output plus `batch_planes` planes at a time."""
+    axis, in both orientations, averaged. `self_ensemble`: also on the volume reversed along the slice
+    axis, across it, and both (the flips training saw), each turned back, the four averaged (four times
+    the time). Memory: the output plus `batch_planes` planes at a time."""
     from tqdm import tqdm
 
     from mrisr.scans.upscaling import require_finite
@@ -335,26 +337,29 @@ def apply_network(model, volume01, axis, factor, batch_planes=8, progress=True):
     thick = np.moveaxis(np.asarray(volume01, np.float32), axis, 0)  # (n, A, B)
     count, rows, columns = thick.shape
     output = np.zeros((count * factor, rows, columns), np.float32)
-    total = rows + columns
+    variants = [(), (0,), (1, 2), (0, 1, 2)] if self_ensemble else [()]
     run = model.predict
-    with tqdm(total=total, desc="applying", unit="plane", disable=not progress) as bar:
-        for orientation, size in ((1, rows), (2, columns)):
-            for first in range(0, size, batch_planes):
-                last = min(size, first + batch_planes)
-                if orientation == 1:
-                    planes = thick[:, first:last, :].transpose(1, 0, 2)  # (planes, n, B)
-                else:
-                    planes = thick[:, :, first:last].transpose(2, 0, 1)  # (planes, n, A)
-                predicted = np.asarray(run(network_input(np.ascontiguousarray(planes), factor),
-                                           batch_size=batch_planes, verbose=0))
-                require_finite(predicted, model.name)
-                fine = sub_slices_to_fine(predicted)  # (planes, n F, width)
-                if orientation == 1:
-                    output[:, first:last, :] += fine.transpose(1, 0, 2)
-                else:
-                    output[:, :, first:last] += fine.transpose(1, 2, 0)
-                bar.update(last - first)
-    output *= 0.5
+    with tqdm(total=len(variants) * (rows + columns), desc="applying", unit="plane", disable=not progress) as bar:
+        for flips in variants:
+            source = np.flip(thick, flips) if flips else thick
+            target = np.flip(output, flips) if flips else output  # a view: the sums land turned back
+            for orientation, size in ((1, rows), (2, columns)):
+                for first in range(0, size, batch_planes):
+                    last = min(size, first + batch_planes)
+                    if orientation == 1:
+                        planes = source[:, first:last, :].transpose(1, 0, 2)  # (planes, n, B)
+                    else:
+                        planes = source[:, :, first:last].transpose(2, 0, 1)  # (planes, n, A)
+                    predicted = np.asarray(run(network_input(np.ascontiguousarray(planes), factor),
+                                               batch_size=batch_planes, verbose=0))
+                    require_finite(predicted, model.name)
+                    fine = sub_slices_to_fine(predicted)  # (planes, n F, width)
+                    if orientation == 1:
+                        target[:, first:last, :] += fine.transpose(1, 0, 2)
+                    else:
+                        target[:, :, first:last] += fine.transpose(1, 2, 0)
+                    bar.update(last - first)
+    output *= 1.0 / (2 * len(variants))
     return np.moveaxis(output, 0, axis)
 
 
@@ -444,8 +449,8 @@ def restore_range(thin01, low, span, dtype):
     return cast_like(values, dtype)
 
 
-# On the real 1 mm T1 made 4x thick, 1500 steps gave 87% of the default 4000 steps' gain over the spline
-# (+2.18 against +2.52 dB; docs/measurements.md); fewer are said in a warning.
+# On the real 1 mm T1 made 4x thick, 1500 steps gave +2.18 dB over the spline, 4000 steps +2.52, 8000
+# +2.70 (docs/measurements.md): below 1500 the result is said to be closer to the spline.
 FEW_STEPS = 1500
 
 
@@ -459,9 +464,10 @@ def blend_toward_spline(thin01, volume01, axis, factor, weight):
 
 
 def upscale_volume(volume, plan, recipe=None, minutes=10.0, model=None, precision="auto", progress=True, seed=0,
-                   say=print):
-    """Learn from the volume (unless a trained `model` is given) and apply: returns (thin data in the
-    volume's data type, model, TrainingReport or None, count of non-finite input values). When the
+                   say=print, self_ensemble=True):
+    """Learn from the volume (unless a trained `model` is given) and apply (`self_ensemble`: to four flips
+    of the volume, averaged): returns (thin data in the volume's data type, model, TrainingReport or
+    None, count of non-finite input values). When the
     network does not beat the cubic spline on held-out slices, the output blends toward the spline
     (said in a line, as are too few steps)."""
     volume01, low, span = normalise(volume.data)
@@ -469,7 +475,8 @@ def upscale_volume(volume, plan, recipe=None, minutes=10.0, model=None, precisio
     if model is None:
         model, report = train_network(volume01, plan.axis, plan.profile, recipe, minutes, plan.pitch_ratios, seed,
                                       precision, progress, say)
-    thin01 = apply_network(model, volume01, plan.axis, plan.profile.factor, progress=progress)
+    thin01 = apply_network(model, volume01, plan.axis, plan.profile.factor, progress=progress,
+                           self_ensemble=self_ensemble)
     if report is not None:
         say_quality(report, say)
         thin01 = blend_toward_spline(thin01, volume01, plan.axis, plan.profile.factor, report.blend_weight)
