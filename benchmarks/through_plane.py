@@ -3,7 +3,7 @@ restore it, scored against the original beside nearest, linear and cubic-spline 
 slice axis.
 
     python3 benchmarks/through_plane.py [VOLUME] --factor 2,4 [--axes 0,1,2] [--steps N] [--minutes 10]
-        [--mixed-precision auto] [--gap] [--gaussian] [--figure] [--out results/through_plane]
+        [--mixed-precision auto] [--no-self-ensemble] [--gap] [--gaussian] [--figure] [--out results/through_plane]
 
 VOLUME: a NIfTI (default: the 1 mm MNI152 T1 of the demo source), best isotropic; an anisotropic one
 (a real thick-slice scan made thicker still along its slice axis, say) is restored to its own slices.
@@ -86,10 +86,11 @@ class Scorer:
 
 
 def run_self(thick_path, out_path, minutes, axis, factor, thickness=None, profile="box", quiet=True, steps=None,
-             precision="auto"):
+             precision="auto", self_ensemble=True):
     command = [sys.executable, str(ROOT / "upscale.py"), "self", str(thick_path), str(out_path),
                "--axis", str(axis), "--scale", str(factor), "--minutes", str(minutes), "--mixed-precision", precision]
     command += ["--quiet"] if quiet else []
+    command += [] if self_ensemble else ["--no-self-ensemble"]
     if steps is not None:
         command += ["--steps", str(steps)]
     if thickness is not None:
@@ -139,6 +140,8 @@ def build_parser():
     parser.add_argument("--steps", type=int, default=None, help="upscale.py self's --steps (default: its default)")
     parser.add_argument("--mixed-precision", default="auto", choices=("auto", "float32", "bfloat16", "float16"),
                         help="upscale.py self's --mixed-precision (default auto)")
+    parser.add_argument("--no-self-ensemble", action="store_true",
+                        help="upscale.py self's --no-self-ensemble (apply the network once)")
     parser.add_argument("--gap", action="store_true", help="also F=4 with a 1-slice gap (along the first axis)")
     parser.add_argument("--gaussian", action="store_true", help="also a Gaussian profile, F=4 (first axis)")
     parser.add_argument("--figure", action="store_true", help="write a figure of the first case")
@@ -172,7 +175,8 @@ def main(argv=None):
     from benchmarks.machine import describe_machine
 
     print(f"{path.name} {data.shape}, upscale.py self --minutes {args.minutes:g}"
-          + (f" --steps {args.steps}" if args.steps else "") + f" --mixed-precision {args.mixed_precision}")
+          + (f" --steps {args.steps}" if args.steps else "") + f" --mixed-precision {args.mixed_precision}"
+          + (" --no-self-ensemble" if args.no_self_ensemble else ""))
     print(f"machine: {describe_machine()}")
     print(f"{'case':<34} {'method':<14} {'PSNR dB':>8} {'SSIM':>7} {'gain dB':>8} {'seconds':>8}")
     with tempfile.TemporaryDirectory() as temporary:
@@ -186,7 +190,7 @@ def main(argv=None):
             nibabel.save(thick_image, thick_path)
             seconds, output = run_self(thick_path, out_path, args.minutes, axis, profile.factor, thickness,
                                        profile.kind, steps=args.steps,
-                                       precision=args.mixed_precision)
+                                       precision=args.mixed_precision, self_ensemble=not args.no_self_ensemble)
             learned = re.search(r"\((\d+) steps of (\d+) ms, ([\w ]+)\)", output)
             steps, step_ms, precision = (int(learned[1]), int(learned[2]), learned[3]) if learned else (None,) * 3
             result = nibabel.load(out_path)

@@ -13,8 +13,9 @@ gradients) over its seconds, beside this machine's float32 matmul limit measured
 Then the choice of `--mixed-precision auto` (the trial `upscale.py self` runs).
 
 --quality OLD,NEW: the shipped loop in float32 for OLD minutes against the new default with a time
-limit of NEW minutes, both on the thick volume, scored against the original inside the head beside the
-cubic spline (as benchmarks/through_plane.py scores).
+limit of NEW minutes, both on the thick volume, each applied as its command applies it (the shipped
+loop's network once, today's with the self-ensemble), scored against the original inside the head
+beside the cubic spline (as benchmarks/through_plane.py scores).
 
 Run with TF_ENABLE_ONEDNN_OPTS=0 to see a CPU without native bfloat16: TensorFlow then runs bfloat16
 through its emulation, as it does on an AVX2-only CPU (the report records the variable).
@@ -152,7 +153,9 @@ def quality(truth, thick, axis, profile, minutes_old, minutes_new):
         else:
             model, report = train_network(volume01, axis, profile, minutes=minutes, progress=False)
             seconds, steps, policy = report.seconds, report.steps, report.precision
-        thin = apply_network(model, volume01, axis, profile.factor, progress=False) * span + low
+        # each applied as its command applies it: the shipped loop's once, today's with the self-ensemble
+        thin = apply_network(model, volume01, axis, profile.factor, progress=False,
+                             self_ensemble=not name.startswith("shipped")) * span + low
         psnr, ssim = scorer(thin)
         rows.append({"loop": name, "minutes_limit": minutes, "seconds": round(seconds, 1), "steps": steps,
                      "precision": policy, "psnr": round(psnr, 3), "ssim": round(ssim, 4),
