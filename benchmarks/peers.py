@@ -8,11 +8,13 @@ ECLARE is GPL-3.0 and needs PyTorch: it lives in its own virtual environment (`-
 `pip install torch==2.13.0 eclare`), is run as a program, and none of its code is in this project. The
 isotropic volume is made F times thick along --axis (box profile, as benchmarks/through_plane.py does) and
 written as NIfTI with its true geometry; `upscale.py self` runs with its defaults; ECLARE runs with the
-known box profile (so its slice-profile estimator, ESPRESO, is skipped) and `--n-patches` set, from a timed
-short run, to fit the same budget as `self` took (its default is 1,000,000 patches, hours on a CPU). Both
-outputs are scored against the original inside the head, in world coordinates (ECLARE's output is
-sampled at the original's voxel centres through its own affine, linearly, where its grid differs),
-beside the cubic spline.
+known box profile (so its slice-profile estimator, ESPRESO, is skipped) and `--n-patches` set to fit the
+same budget of learning: the probe below times one of its training steps here, and the budget (by default
+the whole time `self` took, start-up and application included) buys that many steps of its default batch
+(its default is 1,000,000 patches, hours on a CPU). Its application (every plane at two angles, over half
+an hour on a 2-core CPU for a 256^3 volume) comes on top and is reported in its time. Both outputs are
+scored against the original inside the head, in world coordinates (ECLARE's output is sampled at the
+original's voxel centres through its own affine, linearly, where its grid differs), beside the cubic spline.
 
 --probe-only: time ECLARE's network alone on this machine (one training step at its default batch of 128
 patches, one plane through the trained-size network) and say what its defaults would cost here, without
@@ -90,6 +92,7 @@ def install(venv):
 
 def run_eclare(venv, thick_path, out_dir, factor, patches):
     """(seconds, output path): run-eclare with a box profile of F thin slices and `patches` patches."""
+    out_dir.mkdir(parents=True, exist_ok=True)
     kernel = out_dir / "box.npy"
     # A box F thin slices wide centred on a sample: F - 1 full taps and two half taps.
     np.save(kernel, np.r_[0.5, np.ones(factor - 1), 0.5] / factor)
@@ -116,12 +119,9 @@ def on_grid(image, reference):
     return map_coordinates(data, voxels, order=1, mode="nearest").reshape(reference.shape).astype(np.float32)
 
 
-def probe(venv, shape, axis, factor, out):
-    """Time ECLARE's network in its environment; print and save what its defaults would cost here."""
+def time_eclare(venv, shape, axis, factor):
+    """ECLARE's network timed in its environment: a training step, one thick plane, what its defaults cost."""
     import json
-
-    from benchmarks.machine import describe_machine
-    from mrisr.core.files import save_json
 
     planes = [size for position, size in enumerate(shape) if position != axis]
     thick = shape[axis] // factor
@@ -133,17 +133,17 @@ def probe(venv, shape, axis, factor, out):
     steps = ECLARE_DEFAULT_PATCHES // ECLARE_BATCH
     # inference: every plane that contains the slice axis, at 0 and 90 degrees (eclare.run_eclare)
     inference = 2 * planes[1] * timing["plane_seconds"]
-    record = {"machine": describe_machine(), "shape": list(shape), "axis": axis, "factor": factor, **timing,
-              "default_steps": steps, "default_training_hours": round(steps * timing["step_seconds"] / 3600, 1),
-              "inference_minutes": round(inference / 60, 1)}
-    print(record["machine"])
+    return {**timing, "default_steps": steps,
+            "default_training_hours": round(steps * timing["step_seconds"] / 3600, 1),
+            "inference_minutes": round(inference / 60, 1)}
+
+
+def say_timing(timing):
     print(f"ECLARE's network ({timing['parameters']:,} parameters): a training step of {ECLARE_BATCH} patches "
           f"{timing['step_seconds']:.2f} s, one thick plane {timing['plane_seconds']:.2f} s")
-    print(f"at its defaults ({ECLARE_DEFAULT_PATCHES:,} patches = {steps} steps) training would take "
-          f"{record['default_training_hours']} h here, and applying it to this volume "
-          f"{record['inference_minutes']} min")
-    save_json(out / "peers_probe.json", record)
-    print(f"Wrote {out / 'peers_probe.json'}")
+    print(f"at its defaults ({ECLARE_DEFAULT_PATCHES:,} patches = {timing['default_steps']} steps) training would "
+          f"take {timing['default_training_hours']} h here, and applying it to this volume "
+          f"{timing['inference_minutes']} min")
 
 
 @script_main
@@ -163,14 +163,20 @@ def main(argv=None):
         raise UserError(f"no ECLARE in {venv}: give --install to install it there")
     image = nibabel.load(args.volume)
     data = np.asarray(image.dataobj, np.float32)
+    print(describe_machine())
+    timing = time_eclare(venv, data.shape, args.axis, args.factor)
+    say_timing(timing)
+    out = Path(args.out)
     if args.probe_only:
-        return probe(venv, data.shape, args.axis, args.factor, Path(args.out))
+        save_json(out / "peers_probe.json", {"machine": describe_machine(), "shape": list(data.shape),
+                                             "axis": args.axis, "factor": args.factor, **timing})
+        print(f"Wrote {out / 'peers_probe.json'}")
+        return
     profile = SliceProfile(args.factor)
     truth, thick, affine = thick_volume(image, data, args.axis, profile)
     truth_image = nibabel.Nifti1Image(truth, image.affine)
     scorer = Scorer(truth)
     rows = {"cubic spline": (*scorer(spline_upsample(thick, args.axis, args.factor)), 0.0, "")}
-    print(describe_machine())
     with tempfile.TemporaryDirectory() as temporary:
         work = Path(temporary)
         zooms = list(image.header.get_zooms()[:3])
@@ -182,22 +188,21 @@ def main(argv=None):
         seconds, output = run_self(thick_path, work / "self.nii.gz", 10.0, args.axis, args.factor)
         ours = on_grid(nibabel.load(work / "self.nii.gz"), truth_image)
         rows["upscale.py self (defaults)"] = (*scorer(ours), seconds, output.strip().splitlines()[-1][:160])
+        print(f"upscale.py self: {rows['upscale.py self (defaults)'][0]:.2f} dB in {seconds:.0f} s "
+              f"(cubic spline {rows['cubic spline'][0]:.2f} dB)", flush=True)
         budget = 60 * args.minutes if args.minutes else seconds
-        trial_patches = ECLARE_BATCH * 8
-        trial_seconds, _ = run_eclare(venv, thick_path, work / "trial", args.factor, trial_patches)
-        print(f"ECLARE trial: {trial_patches} patches in {trial_seconds:.0f} s (start-up and inference included)")
-        # the trial's time is start-up, inference and 8 batches: the rest of the budget buys batches at about
-        # the trial's rate (an overestimate of the cost per batch, so the run stays within the budget)
-        patches = max(trial_patches, int(trial_patches * budget / trial_seconds) // ECLARE_BATCH * ECLARE_BATCH)
+        steps = max(1, int(budget / timing["step_seconds"]))
+        patches = steps * ECLARE_BATCH
+        print(f"ECLARE: {steps} steps of {ECLARE_BATCH} patches in a budget of {budget:.0f} s of learning, "
+              f"then its application (about {timing['inference_minutes']} min)")
         eclare_seconds, eclare_path = run_eclare(venv, thick_path, work / "eclare", args.factor, patches)
         theirs = on_grid(nibabel.load(eclare_path), truth_image)
-        rows[f"ECLARE ({patches} patches)"] = (*scorer(theirs), eclare_seconds, "")
+        rows[f"ECLARE ({patches} patches)"] = (*scorer(theirs), eclare_seconds, f"{steps} steps")
     spline = rows["cubic spline"][0]
     print(f"{Path(args.volume).name} x{args.factor} thick along axis {args.axis}")
     print(f"{'method':<30} {'PSNR dB':>8} {'SSIM':>7} {'gain dB':>8} {'seconds':>8}")
     for name, (psnr, ssim, seconds, _) in rows.items():
         print(f"{name:<30} {psnr:8.2f} {ssim:7.4f} {psnr - spline:+8.2f} {seconds:8.0f}")
-    out = Path(args.out)
     save_json(out / "peers.json", {"machine": describe_machine(), "volume": Path(args.volume).name,
                                    "axis": args.axis, "factor": args.factor,
                                    "rows": {name: {"psnr": round(p, 3), "ssim": round(s, 4), "seconds": round(t, 1),

@@ -81,3 +81,30 @@ def test_the_through_plane_step_flops_match_a_count_by_hand():
     # training: forward + the weights' gradient (+ the input's gradient but for the first layer), batch 2
     by_hand = 2 * (2 * first + 3 * (2 * middle) + 3 * last)
     assert step_flops(recipe, 4) == by_hand
+
+
+def test_a_peers_output_on_another_grid_is_read_at_the_truths_voxel_centres():
+    """ECLARE's output may sit on its own grid: it is sampled at the reference's voxel centres in world
+    coordinates. A linear function of world position, stored on a coarser, shifted grid, reads back
+    exactly (linear interpolation is exact for it) inside the coarse grid."""
+    import nibabel
+
+    from benchmarks.peers import on_grid
+
+    def world_function(affine, shape):
+        grid = np.indices(shape, dtype=np.float64).reshape(3, -1)
+        x, y, z = affine[:3, :3] @ grid + affine[:3, 3:]
+        return (x + 2 * y - 3 * z).reshape(shape).astype(np.float32)
+
+    reference_affine = np.diag([1.0, 1.0, 1.0, 1.0])
+    reference_affine[:3, 3] = [-4.0, -5.0, -3.0]
+    reference = nibabel.Nifti1Image(np.zeros((8, 10, 6), np.float32), reference_affine)
+    coarse_affine = np.diag([1.0, 2.0, 1.0, 1.0])
+    coarse_affine[:3, 3] = [-4.0, -5.5, -3.0]  # half a fine voxel before the reference's first centre
+    coarse = nibabel.Nifti1Image(world_function(coarse_affine, (8, 6, 6)), coarse_affine)
+    sampled = on_grid(coarse, reference)
+    assert sampled.shape == reference.shape
+    np.testing.assert_allclose(sampled, world_function(reference_affine, reference.shape), atol=1e-4)
+    # on the reference's own grid the data come back as they are
+    same = nibabel.Nifti1Image(world_function(reference_affine, (8, 10, 6)), reference_affine)
+    np.testing.assert_array_equal(on_grid(same, reference), same.get_fdata(dtype=np.float32))
