@@ -1,5 +1,5 @@
 """`upscale.py self` beside ECLARE (Remedios et al.: a PyTorch peer that also learns from the thick volume
-alone), on the same thick volume, at the same wall-clock budget on this machine.
+alone), on the same thick volume, with the same budget of learning on this machine.
 
     python3 benchmarks/peers.py T1.nii.gz --eclare-venv /tmp/eclare [--install] [--axis 1] [--factor 4]
         [--minutes 5] [--probe-only] [--out results/peers]
@@ -11,7 +11,7 @@ written as NIfTI with its true geometry; `upscale.py self` runs with its default
 known box profile (so its slice-profile estimator, ESPRESO, is skipped) and `--n-patches` set to fit the
 same budget of learning: the probe below times one of its training steps here, and the budget (by default
 the whole time `self` took, start-up and application included) buys that many steps of its default batch
-(its default is 1,000,000 patches, hours on a CPU). Its application (every plane at two angles, over half
+(its default is 1,000,000 patches, hours on a CPU). Its application (every plane at two angles, about half
 an hour on a 2-core CPU for a 256^3 volume) comes on top and is reported in its time. Both outputs are
 scored against the original inside the head, in world coordinates (ECLARE's output is sampled at the
 original's voxel centres through its own affine, linearly, where its grid differs), beside the cubic spline.
@@ -163,12 +163,13 @@ def main(argv=None):
         raise UserError(f"no ECLARE in {venv}: give --install to install it there")
     image = nibabel.load(args.volume)
     data = np.asarray(image.dataobj, np.float32)
-    print(describe_machine())
+    machine = describe_machine()
+    print(machine)
     timing = time_eclare(venv, data.shape, args.axis, args.factor)
     say_timing(timing)
     out = Path(args.out)
     if args.probe_only:
-        save_json(out / "peers_probe.json", {"machine": describe_machine(), "shape": list(data.shape),
+        save_json(out / "peers_probe.json", {"machine": machine, "shape": list(data.shape),
                                              "axis": args.axis, "factor": args.factor, **timing})
         print(f"Wrote {out / 'peers_probe.json'}")
         return
@@ -203,7 +204,7 @@ def main(argv=None):
     print(f"{'method':<30} {'PSNR dB':>8} {'SSIM':>7} {'gain dB':>8} {'seconds':>8}")
     for name, (psnr, ssim, seconds, _) in rows.items():
         print(f"{name:<30} {psnr:8.2f} {ssim:7.4f} {psnr - spline:+8.2f} {seconds:8.0f}")
-    save_json(out / "peers.json", {"machine": describe_machine(), "volume": Path(args.volume).name,
+    save_json(out / "peers.json", {"machine": machine, "volume": Path(args.volume).name,
                                    "axis": args.axis, "factor": args.factor,
                                    "rows": {name: {"psnr": round(p, 3), "ssim": round(s, 4), "seconds": round(t, 1),
                                                    "note": note} for name, (p, s, t, note) in rows.items()}})
