@@ -59,11 +59,9 @@ def main(argv=None):
     from mrisr.scans.through_plane import (
         Recipe,
         SliceProfile,
-        apply_network,
-        blend_toward_spline,
         normalise,
-        restore_range,
         spline_upsample,
+        thin_output,
         train_network,
     )
 
@@ -82,9 +80,8 @@ def main(argv=None):
     scorer = Scorer(truth)
     scores = {}
     for self_ensemble in (False, True):
-        thin = apply_network(model, volume01, args.axis, args.factor, progress=False, self_ensemble=self_ensemble)
-        thin = blend_toward_spline(thin, volume01, args.axis, args.factor, report.blend_weight)
-        thin = restore_range(thin, low, span, np.float32)  # (in place)
+        thin = thin_output(model, volume01, args.axis, args.factor, low, span, np.float32, report.blend_weight,
+                           self_ensemble, progress=False)
         scores[self_ensemble] = scorer(thin)[0]
     # the clip the command once applied: thin values within the thick volume's range (its slab averages)
     clipped = scorer(np.clip(thin, thick.min(), thick.max()))[0]

@@ -139,7 +139,7 @@ def auto_choice(volume01, axis, profile, recipe):
 def quality(truth, thick, axis, profile, minutes_old, minutes_new):
     from benchmarks.legacy_through_plane import train_network as legacy_train
     from benchmarks.through_plane import Scorer
-    from mrisr.scans.through_plane import apply_network, normalise, spline_upsample, train_network
+    from mrisr.scans.through_plane import normalise, spline_upsample, thin_output, train_network
 
     scorer = Scorer(truth)
     spline = scorer(spline_upsample(thick, axis, profile.factor))[0]
@@ -149,13 +149,14 @@ def quality(truth, thick, axis, profile, minutes_old, minutes_new):
         if name.startswith("shipped"):
             model, (seconds, steps, _) = legacy_train(volume01, axis, profile, minutes, precision="float32",
                                                       progress=False)
-            policy = "float32"
+            policy, weight = "float32", 1.0
         else:
             model, report = train_network(volume01, axis, profile, minutes=minutes, progress=False)
-            seconds, steps, policy = report.seconds, report.steps, report.precision
+            seconds, steps, policy, weight = report.seconds, report.steps, report.precision, report.blend_weight
         # each applied as its command applies it: the shipped loop's once, today's with the self-ensemble
-        thin = apply_network(model, volume01, axis, profile.factor, progress=False,
-                             self_ensemble=not name.startswith("shipped")) * span + low
+        # and the held-out blend
+        thin = thin_output(model, volume01, axis, profile.factor, low, span, "float32", weight,
+                           self_ensemble=not name.startswith("shipped"), progress=False)
         psnr, ssim = scorer(thin)
         rows.append({"loop": name, "minutes_limit": minutes, "seconds": round(seconds, 1), "steps": steps,
                      "precision": policy, "psnr": round(psnr, 3), "ssim": round(ssim, 4),

@@ -269,6 +269,36 @@ def test_a_time_limit_shorter_than_the_steps_plans_fewer_and_says_so():
     assert any("only 0 training steps" in line for line in said)
 
 
+def test_the_learning_rate_reaches_its_floor_at_the_last_step_or_at_the_time_limit(monkeypatch):
+    import keras
+
+    from mrisr.core.callbacks import TimeLimit
+    from mrisr.scans.through_plane import Recipe, normalise, train_network
+
+    volume01, _, _ = normalise(degrade(blob_volume(24), 2, SliceProfile(2)))
+
+    def train(steps, minutes):
+        model, report = train_network(volume01, 2, SliceProfile(2), Recipe(steps=steps, channels=8, blocks=1),
+                                      minutes=minutes, precision="float32", progress=False, say=lambda line: None)
+        return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)), report
+
+    # The steps end first: the rate of the last step is Keras's CosineDecay over the steps, to 1% of 1e-3.
+    rate, report = train(20, minutes=60)
+    assert report.steps == 20 and not report.stopped_by_time
+    assert rate == pytest.approx(float(keras.optimizers.schedules.CosineDecay(1e-3, 20, alpha=0.01)(19)), rel=1e-5)
+
+    # The time ends first: a clock that advances one second each time it is read (at the limit's creation,
+    # then at every step's start and end) over a limit of under 30 s. The last step starts within 2 s of
+    # the limit, so the rate is near its floor though the share of the 1000 steps made is tiny.
+    seconds = iter(range(1_000_000))
+    monkeypatch.setattr(TimeLimit, "clock", staticmethod(lambda: float(next(seconds))))
+    rate, report = train(1000, minutes=0.5)
+    assert report.stopped_by_time and 5 <= report.steps <= 15
+    last_progress = (2 * report.steps - 1) / (2 * report.steps)  # the least it can be
+    assert rate <= 1e-3 * (0.01 + 0.99 * 0.5 * (1 + np.cos(np.pi * last_progress))) * (1 + 1e-5)
+    assert rate < 0.02 * 1e-3
+
+
 class FakeVolume:
     def __init__(self, shape, spacing, thickness=None, slice_axis=None):
         self.data = np.zeros(shape, np.int16)

@@ -62,8 +62,8 @@ def build_parser():
                               help=f"training steps of the network learned by 'self' (default {DEFAULT_STEPS}; "
                               "the gain keeps growing with them: docs/upscaling.md)")
     self_options.add_argument("--minutes", type=float, default=10.0,
-                              help="the most time learning may take (default 10): fewer steps are planned, and said, "
-                              "when this machine would not make --steps in time (docs/upscaling.md)")
+                              help="the most time learning may take (default 10): it ends at --steps or here, "
+                              "whichever comes first, and says when it expects fewer steps (docs/upscaling.md)")
     self_options.add_argument("--save-model", default=None, metavar="PATH",
                               help="also save the network learned by 'self' (.keras), to apply it again later as "
                               "MODEL")

@@ -66,18 +66,21 @@ class StepProgress(keras.callbacks.Callback):
 
 class TimeLimit(keras.callbacks.Callback):
     """Ends training at the first batch after `minutes` from its creation; with `cosine_from`, sets the
-    optimizer's learning rate before every batch to a cosine of the elapsed share of the time, from
-    that rate to 1% of it. Hand-written: Keras's CosineDecay counts steps, and a time-limited run does
-    not know its step count. The rate is set from the host's clock into the optimizer's learning-rate
-    variable, which every backend's compiled step reads (on JAX after a state sync)."""
+    optimizer's learning rate before every batch to a cosine of the run's progress, from that rate to 1%
+    of it. The progress is the elapsed share of the time or, given `steps`, the larger of that and the
+    share of the steps made, so the cosine ends where the run does, whichever limit comes first.
+    Hand-written: Keras's CosineDecay counts steps, and a time-limited run does not know its step count.
+    The rate is set from the host's clock into the optimizer's learning-rate variable, which every
+    backend's compiled step reads (on JAX after a state sync)."""
 
     clock = staticmethod(time.monotonic)  # seconds; a test replaces it to run independently of machine speed
 
-    def __init__(self, minutes, cosine_from=None):
+    def __init__(self, minutes, cosine_from=None, steps=None):
         super().__init__()
         self.started, self.seconds = self.clock(), 60.0 * minutes
-        self.cosine_from = cosine_from
+        self.cosine_from, self.steps = cosine_from, steps
         self.progress = 0.0
+        self.batches = 0
         self.reached = False
 
     def learning_rate_at(self, progress):
@@ -85,7 +88,10 @@ class TimeLimit(keras.callbacks.Callback):
         return self.cosine_from * (0.01 + 0.99 * cosine)
 
     def on_train_batch_begin(self, batch, logs=None):
-        self.progress = min(1.0, (self.clock() - self.started) / self.seconds)
+        elapsed = self.clock() - self.started
+        self.progress = min(1.0, elapsed / self.seconds) if self.seconds > 0 else 1.0
+        if self.steps:
+            self.progress = max(self.progress, min(1.0, self.batches / self.steps))
         if self.cosine_from is not None:
             sync = getattr(self.model, "jax_state_sync", None)
             if sync is not None:
@@ -93,6 +99,7 @@ class TimeLimit(keras.callbacks.Callback):
             self.model.optimizer.learning_rate = self.learning_rate_at(self.progress)
 
     def on_train_batch_end(self, batch, logs=None):
+        self.batches += 1
         if self.clock() - self.started >= self.seconds:
             self.reached = True
             self.model.stop_training = True

@@ -217,13 +217,13 @@ class PatchSampler:
 class Recipe:
     """How `upscale.py self` learns (benchmarks/through_plane_speed.py measured each choice)."""
 
-    steps: int = 12000  # training steps; --minutes caps the time they may take (the gain grows with them)
+    steps: int = 20000  # training steps; --minutes caps the time (on a 2-core CPU the 10 minutes decide)
     batch_size: int = 16
     thick_length: int = 12  # patch: thick slices x in-plane pixels
     width: int = 48
     channels: int = 32  # 8 blocks of 32: the gain of 4 blocks of 64 at half the FLOPs (real T1 x4)
     blocks: int = 8
-    learning_rate: float = 1e-3  # Adam, cosine over the planned steps down to 1% of it
+    learning_rate: float = 1e-3  # Adam, a cosine down to 1% of it over the steps, or the time when it ends first
     loss: str = "mean_absolute_error"
 
 
@@ -267,9 +267,10 @@ def held_out_check(model, sampler, count=256, seed=1):
 
 def train_network(volume01, axis, profile, recipe=None, minutes=10.0, pitch_ratios=(1.0, 1.0), seed=0,
                   precision="auto", progress=True, say=print):
-    """Train a through-plane network on the volume's own in-plane slices: `recipe.steps` steps (fewer
-    when `minutes` would not hold them at the speed the precision trial measured), one `fit` over a
-    stream of patches, a cosine learning rate over the planned steps, the time limit as a callback.
+    """Train a through-plane network on the volume's own in-plane slices: one `fit` over a stream of
+    patches for `recipe.steps` steps or `minutes`, whichever ends first (the time limit a callback), the
+    learning rate a cosine over the share of the steps made or of the time spent, whichever is larger,
+    so it ends at the floor either way.
     `precision`: a Keras policy, or "auto" to measure float32 against 16 bits on this machine.
     Returns (model, TrainingReport)."""
     import keras
@@ -283,16 +284,16 @@ def train_network(volume01, axis, profile, recipe=None, minutes=10.0, pitch_rati
     sampler = PatchSampler(np.moveaxis(volume01, axis, 0), profile, recipe.thick_length, recipe.width, seed,
                            pitch_ratios)
 
-    def build(policy, steps):
+    def build(policy):
         keras.utils.set_random_seed(seed)  # the same initial weights whichever policy wins
         model = through_plane_network(profile.factor, profile.projection(), recipe.channels, recipe.blocks,
                                       dtype=policy)
-        schedule = keras.optimizers.schedules.CosineDecay(recipe.learning_rate, max(1, steps), alpha=0.01)
-        model.compile(optimizer=keras.optimizers.Adam(schedule), loss=recipe.loss)
+        # the rate: set before every step by the TimeLimit callback below
+        model.compile(optimizer=keras.optimizers.Adam(recipe.learning_rate), loss=recipe.loss)
         return model
 
     def trial(policy):
-        model, batch = build(policy, recipe.steps), sampler.batch(recipe.batch_size)
+        model, batch = build(policy), sampler.batch(recipe.batch_size)
         return lambda: model.train_on_batch(*batch)
 
     if precision == "auto":
@@ -303,17 +304,18 @@ def train_network(volume01, axis, profile, recipe=None, minutes=10.0, pitch_rati
     planned = int(min(recipe.steps, max(0.0, remaining) / step_seconds))
     if planned < recipe.steps:
         say(f"the time limit of {minutes:g} min holds about {planned} of the {recipe.steps} steps at "
-            f"{1000 * step_seconds:.0f} ms a step: planning {planned}")
-    model = build(precision, planned)
+            f"{1000 * step_seconds:.0f} ms a step: learning for the {minutes:g} min, its rate's cosine over them")
+    model = build(precision)
 
     def batches():
         while True:
             yield sampler.batch(recipe.batch_size)
 
-    limit = TimeLimit(max(0.0, 60.0 * minutes - (time.monotonic() - started)) / 60.0)
+    limit = TimeLimit(max(0.0, 60.0 * minutes - (time.monotonic() - started)) / 60.0, recipe.learning_rate,
+                      recipe.steps)
     loss = float("nan")
     if planned > 0:
-        history = model.fit(batches(), steps_per_epoch=planned, epochs=1, verbose=0, shuffle=False,
+        history = model.fit(batches(), steps_per_epoch=recipe.steps, epochs=1, verbose=0, shuffle=False,
                             callbacks=[StopOnNonFinite(), limit,
                                        StepProgress(planned, "learning from the volume", progress)])
         loss = float(history.history["loss"][-1])
@@ -463,6 +465,16 @@ def blend_toward_spline(thin01, volume01, axis, factor, weight):
     return thin01
 
 
+def thin_output(model, volume01, axis, factor, low, span, dtype, blend_weight=1.0, self_ensemble=True,
+                progress=True):
+    """The thin volume in `dtype`, as `upscale.py self` writes it: the network applied to the normalised
+    thick volume (`self_ensemble`: to its four flips), blended toward the cubic spline by `blend_weight`,
+    scaled back by `low` and `span` (see `normalise`)."""
+    thin01 = apply_network(model, volume01, axis, factor, progress=progress, self_ensemble=self_ensemble)
+    thin01 = blend_toward_spline(thin01, volume01, axis, factor, blend_weight)
+    return restore_range(thin01, low, span, dtype)
+
+
 def upscale_volume(volume, plan, recipe=None, minutes=10.0, model=None, precision="auto", progress=True, seed=0,
                    say=print, self_ensemble=True):
     """Learn from the volume (unless a trained `model` is given) and apply (`self_ensemble`: to four flips
@@ -475,13 +487,9 @@ def upscale_volume(volume, plan, recipe=None, minutes=10.0, model=None, precisio
     if model is None:
         model, report = train_network(volume01, plan.axis, plan.profile, recipe, minutes, plan.pitch_ratios, seed,
                                       precision, progress, say)
-    thin01 = apply_network(model, volume01, plan.axis, plan.profile.factor, progress=progress,
-                           self_ensemble=self_ensemble)
-    if report is not None:
         say_quality(report, say)
-        thin01 = blend_toward_spline(thin01, volume01, plan.axis, plan.profile.factor, report.blend_weight)
-    del volume01
-    result = restore_range(thin01, low, span, volume.data.dtype)
+    result = thin_output(model, volume01, plan.axis, plan.profile.factor, low, span, volume.data.dtype,
+                         1.0 if report is None else report.blend_weight, self_ensemble, progress)
     non_finite = int(volume.data.size - np.count_nonzero(np.isfinite(volume.data))) \
         if np.issubdtype(volume.data.dtype, np.floating) else 0
     if non_finite:
