@@ -7,7 +7,8 @@ import numpy as np
 
 def describe_machine():
     """One line: the CPU (its model name, family and model, cores), whether it computes bfloat16 natively
-    (AVX-512 BF16 or AMX) and has AVX-512, the GPUs TensorFlow sees, the library versions."""
+    (AVX-512 BF16 or AMX) and has AVX-512, a cap on oneDNN's instruction set (ONEDNN_MAX_CPU_ISA, which
+    makes this CPU's math library behave as an older one's), the GPUs TensorFlow sees, the library versions."""
     import os
     import platform
 
@@ -33,7 +34,9 @@ def describe_machine():
         versions = f", Keras {keras.__version__} on {keras.backend.backend()}"
     except ImportError:
         gpus, versions = 0, ""
-    return (f"{name}{family}, {os.cpu_count()} cores, {vector}, {bfloat16}"
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "")
+    capped = f", oneDNN capped at {cap} (ONEDNN_MAX_CPU_ISA)" if cap and cap.upper() != "ALL" else ""
+    return (f"{name}{family}, {os.cpu_count()} cores, {vector}, {bfloat16}{capped}"
             + (f", {gpus} GPU(s)" if gpus else ", no GPU") + versions)
 
 

@@ -108,3 +108,14 @@ def test_a_peers_output_on_another_grid_is_read_at_the_truths_voxel_centres():
     # on the reference's own grid the data come back as they are
     same = nibabel.Nifti1Image(world_function(reference_affine, (8, 10, 6)), reference_affine)
     np.testing.assert_array_equal(on_grid(same, reference), same.get_fdata(dtype=np.float32))
+
+
+def test_the_machine_line_says_when_onednn_is_capped(monkeypatch):
+    from benchmarks.machine import describe_machine
+
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    assert "capped" not in describe_machine()
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "ALL")
+    assert "capped" not in describe_machine()
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert ", oneDNN capped at AVX2 (ONEDNN_MAX_CPU_ISA)," in describe_machine()

@@ -156,6 +156,19 @@ def test_time_limit_stops_training_and_drives_the_cosine_schedule(tiny_crops, tm
     assert final < 0.05 * rate
 
 
+@pytest.mark.parametrize("estimate, made", [(5, 3), (5, 5), (5, 9)])
+def test_the_step_bar_never_passes_its_total_and_ends_at_the_steps_made(estimate, made, capsys):
+    from mrisr.core.callbacks import StepProgress
+
+    progress = StepProgress(estimate, "learning")
+    for batch in range(made):
+        progress.on_train_batch_end(batch, {"loss": 0.5})
+        assert progress.bar.n == batch + 1 <= progress.bar.total
+    progress.on_train_end()
+    assert progress.bar.n == progress.bar.total == made
+    assert f"{made}/{made}" in capsys.readouterr().err.split("\r")[-1]
+
+
 def test_consistent_pairs_share_one_intensity_scale(tiny_crops):
     from mrisr.errors import UserError
     from mrisr.nets.imaging import bone_rgba_to_grey

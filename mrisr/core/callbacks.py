@@ -47,7 +47,8 @@ def check_finite_epoch(logs, epoch, models=()):
 
 
 class StepProgress(keras.callbacks.Callback):
-    """A progress bar over the training steps of a run, with its loss."""
+    """A progress bar over the training steps of a run, with its loss. `total` may be an estimate (the
+    steps a time limit holds): a run that goes past it grows the bar, and the bar ends at the steps made."""
 
     def __init__(self, total, description, enabled=True):
         super().__init__()
@@ -56,11 +57,15 @@ class StepProgress(keras.callbacks.Callback):
         self.bar = tqdm(total=total, desc=description, unit="step", disable=not enabled)
 
     def on_train_batch_end(self, batch, logs=None):
+        if self.bar.total is not None and self.bar.n + 1 >= self.bar.total:
+            self.bar.total = self.bar.n + 2  # past the estimate: never more than 100%
         self.bar.update(1)
         if batch % 10 == 0 and logs and "loss" in logs:
             self.bar.set_postfix_str(f"loss {float(logs['loss']):.4f}")
 
     def on_train_end(self, logs=None):
+        self.bar.total = self.bar.n
+        self.bar.refresh()
         self.bar.close()
 
 

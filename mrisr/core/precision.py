@@ -72,6 +72,19 @@ def seconds_per_step(step, budget=1.5, slower_than=None, clock=time.perf_counter
             return elapsed / count
 
 
+def failure_reason(error, limit=100):
+    """The line that says why a trial failed. TensorFlow's graph errors open with a heading ("Graph
+    execution error:") and a traceback of where the node was defined; the kernel's own words come
+    last ("... message: could not create a primitive descriptor ...")."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    headings = ("File ", "Detected at node", "[[")
+    telling = [line for line in lines if not (line.endswith(":") or line.startswith(headings))]
+    reason = telling[-1] if telling else type(error).__name__
+    if "message: " in reason:
+        reason = reason.split("message: ", 1)[1].split(". ", 1)[0]
+    return reason[:limit]
+
+
 def measured_policy(trial, what="a step", say=print, budget=1.5, candidates=None, clock=time.perf_counter):
     """(policy, seconds per step): the fastest of the candidate policies for `trial(policy)`, a
     callable that runs one step built under that policy. A candidate that fails is left out (a CPU
@@ -85,7 +98,7 @@ def measured_policy(trial, what="a step", say=print, budget=1.5, candidates=None
         except (MemoryError, KeyboardInterrupt, UserError, RunFailed):
             raise
         except Exception as error:  # each backend raises its own types for an unsupported kernel
-            failures[policy] = (str(error).strip().splitlines() or [type(error).__name__])[0][:100]
+            failures[policy] = failure_reason(error)
     if not timings:
         raise RunFailed(f"no precision runs {what} on this machine: "
                         + "; ".join(f"{policy_name(p)}: {reason}" for p, reason in failures.items()))
