@@ -175,3 +175,22 @@ def test_non_finite_values_are_kept_across_slices_too():
     source[1, 0, 1] = np.nan
     result = keep_non_finite(np.zeros((9, 2, 2), np.float32), source, 3, axes=(0,))
     assert np.isnan(result[3:6, 0, 1]).all() and np.count_nonzero(np.isnan(result)) == 3
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.int32])
+def test_casting_in_place_rounds_and_clips_as_a_copy_does_and_reuses_the_input(dtype):
+    from mrisr.scans.values import cast_like
+
+    info = np.iinfo(dtype)
+    values = np.array([-1e12, info.min - 0.6, -2.5, -0.49, 0.5, 1.5, 2.51, info.max + 0.4, 1e12], np.float64)
+    expected = np.clip(np.rint(values), info.min, info.max).astype(dtype)
+    copied = cast_like(values.copy(), dtype)
+    scratch = values.copy()
+    in_place = cast_like(scratch, dtype, overwrite=True)
+    assert in_place.dtype == copied.dtype == dtype
+    np.testing.assert_array_equal(copied, expected)
+    np.testing.assert_array_equal(in_place, expected)
+    np.testing.assert_array_equal(scratch, expected.astype(np.float64))  # rounded and clipped where it lay
+    kept = values.copy()
+    cast_like(kept, dtype)
+    np.testing.assert_array_equal(kept, values)  # without overwrite the input is left as it was

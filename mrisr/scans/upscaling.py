@@ -269,7 +269,7 @@ def upscale_pixels(upscaler, pixels, progress=False):
         else:
             upscaled = upscaler.upscale(grey)
         require_finite(upscaled, upscaler.name)
-        result = cast_like(np.clip(upscaled, 0.0, 1.0) * span + low, pixels.dtype)
+        result = cast_like(np.clip(upscaled, 0.0, 1.0) * span + low, pixels.dtype, overwrite=True)
         if bad.any():
             result = keep_non_finite(result, plane, s, axes=(0, 1))
         output[index] = result

@@ -41,19 +41,23 @@ def working_type(dtype):
     return np.float64 if wide else np.float32
 
 
-def cast_like(values, dtype):
+def cast_like(values, dtype, overwrite=False):
     """Float pixels back to a data type: rounded and clipped to its range for integers (never wrapped:
     the bounds are the nearest values inside the range that the float type holds, since float32 rounds
-    2**31 - 1 up to 2**31, which int32 cannot hold)."""
+    2**31 - 1 up to 2**31, which int32 cannot hold). `overwrite`: round and clip in `values` itself
+    (two volumes of memory fewer at the peak; a 512x512x256 float32 volume is 268 MB)."""
     dtype = np.dtype(dtype)
     values = np.asarray(values)
     if np.issubdtype(dtype, np.integer):
         info = np.iinfo(dtype)
-        float_type = values.dtype.type if np.issubdtype(values.dtype, np.floating) else np.float64
+        floating = np.issubdtype(values.dtype, np.floating)
+        float_type = values.dtype.type if floating else np.float64
         high = float_type(info.max)
         if int(high) > info.max:
             high = np.nextafter(high, float_type(0))
-        return np.clip(np.rint(values), float_type(info.min), high).astype(dtype)
+        out = values if overwrite and floating and values.flags.writeable else None
+        rounded = np.rint(values, out=out)
+        return np.clip(rounded, float_type(info.min), high, out=rounded).astype(dtype)
     if np.issubdtype(dtype, np.floating):
         info = np.finfo(dtype)
         with np.errstate(over="ignore"):
