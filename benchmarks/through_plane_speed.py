@@ -7,7 +7,9 @@ as shipped before (benchmarks/legacy_through_plane.py).
 VOLUME: an isotropic NIfTI (default: the MNI152 T1 of the demo source), made F times thick along --axis
 (box profile). For float32 and mixed bfloat16, each timed for --seconds: a batch of patches from the
 shipped sampler and from the new one; a step inside the shipped loop (`fit` re-entered on a NumPy round
-of 16 batches), inside the new loop (one `fit` over a stream of batches), and alone (`train_on_batch`
+of 16 batches), inside the new loop (one `fit` over a stream of batches, timed from its first batch's
+end to its last: `upscale.py self` makes one long `fit`, and a `fit` over a generator can take seconds
+more to return under TensorFlow, recorded apart as `loop_fit_end_wait_s`), and alone (`train_on_batch`
 on one batch: the kernels' time); a forward pass. Each step's FLOPs (Conv2D layers, forward +
 gradients) over its seconds, beside this machine's float32 matmul limit measured in the same run.
 Then the choice of `--mixed-precision auto` (the trial `upscale.py self` runs).
@@ -34,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.machine import FlopLimit, describe_machine  # noqa: E402
 from mrisr.commands.cli import script_main  # noqa: E402
+from mrisr.core.precision import failure_reason  # noqa: E402
 
 POLICIES = ("float32", "mixed_bfloat16")
 
@@ -107,12 +110,32 @@ def measure_policy(policy, volume01, axis, profile, recipe, seconds):
 
         steps = max(4, int(seconds / (row["kernel_ms"] / 1000)))
         model.fit(stream(), steps_per_epoch=2, epochs=1, verbose=0, shuffle=False)  # compile
-        started = time.perf_counter()
-        model.fit(stream(), steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)
-        row["loop_ms"] = 1000 * (time.perf_counter() - started) / steps
+        clock = step_clock()
+        model.fit(stream(), steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False, callbacks=[clock])
+        row["loop_ms"] = 1000 * (clock.ends[-1] - clock.ends[0]) / (steps - 1)
+        row["loop_fit_end_wait_s"] = time.perf_counter() - clock.ended
     except Exception as error:  # a precision this machine's kernels cannot run
-        row["failed"] = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        row["failed"] = failure_reason(error, limit=200)
     return row
+
+
+def step_clock():
+    """A Keras callback that notes when each batch ends and when training ends (built on first use: Keras
+    is imported late)."""
+    import keras
+
+    class Clock(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.ends, self.ended = [], None
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.ends.append(time.perf_counter())
+
+        def on_train_end(self, logs=None):
+            self.ended = time.perf_counter()
+
+    return Clock()
 
 
 def auto_choice(volume01, axis, profile, recipe):
@@ -219,7 +242,8 @@ def main(argv=None):
                   f"{recipe.batch_size / seconds:10.0f} {flops / seconds / 1e9:8.0f} "
                   f"{flops / seconds / 1e9 / limit.best:9.0%}")
         print(f"{'':<16} forward {row['forward_ms']:.1f} ms; a batch of patches: shipped sampler "
-              f"{row['legacy_sampler_ms']:.1f} ms, new {row['sampler_ms']:.1f} ms")
+              f"{row['legacy_sampler_ms']:.1f} ms, new {row['sampler_ms']:.1f} ms; the new loop's fit returned "
+              f"{row['loop_fit_end_wait_s']:.1f} s after its last step")
     choice = auto_choice(volume01, args.axis, profile, recipe)
     print(f"--mixed-precision auto on this machine: {choice['said']}")
     report = {"machine": machine, "volume": path.name, "axis": args.axis, "factor": args.factor,
