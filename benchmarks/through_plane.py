@@ -3,7 +3,8 @@ restore it, scored against the original beside nearest, linear and cubic-spline 
 slice axis.
 
     python3 benchmarks/through_plane.py [VOLUME] --factor 2,4 [--axes 0,1,2] [--steps N] [--minutes 10]
-        [--mixed-precision auto] [--no-self-ensemble] [--gap] [--gaussian] [--figure] [--out results/through_plane]
+        [--mixed-precision auto] [--start pretrained] [--no-self-ensemble] [--gap] [--gaussian] [--figure]
+        [--out results/through_plane]
 
 VOLUME: a NIfTI (default: the 1 mm MNI152 T1 of the demo source), best isotropic; an anisotropic one
 (a real thick-slice scan made thicker still along its slice axis, say) is restored to its own slices.
@@ -88,11 +89,12 @@ class Scorer:
 
 
 def run_self(thick_path, out_path, minutes, axis, factor, thickness=None, profile="box", quiet=True, steps=None,
-             precision="auto", self_ensemble=True):
+             precision="auto", self_ensemble=True, start="pretrained"):
     command = [sys.executable, str(ROOT / "upscale.py"), "self", str(thick_path), str(out_path),
                "--axis", str(axis), "--scale", str(factor), "--minutes", str(minutes), "--mixed-precision", precision]
     command += ["--quiet"] if quiet else []
     command += [] if self_ensemble else ["--no-self-ensemble"]
+    command += ["--start", start]
     if steps is not None:
         command += ["--steps", str(steps)]
     if thickness is not None:
@@ -142,6 +144,8 @@ def build_parser():
     parser.add_argument("--steps", type=int, default=None, help="upscale.py self's --steps (default: its default)")
     parser.add_argument("--mixed-precision", default="auto", choices=("auto", "float32", "bfloat16", "float16"),
                         help="upscale.py self's --mixed-precision (default auto)")
+    parser.add_argument("--start", default="pretrained", choices=("pretrained", "scratch"),
+                        help="upscale.py self's --start (default pretrained)")
     parser.add_argument("--no-self-ensemble", action="store_true",
                         help="upscale.py self's --no-self-ensemble (apply the network once)")
     parser.add_argument("--gap", action="store_true", help="also F=4 with a 1-slice gap (along the first axis)")
@@ -178,7 +182,7 @@ def main(argv=None):
 
     print(f"{path.name} {data.shape}, upscale.py self --minutes {args.minutes:g}"
           + (f" --steps {args.steps}" if args.steps else "") + f" --mixed-precision {args.mixed_precision}"
-          + (" --no-self-ensemble" if args.no_self_ensemble else ""))
+          + (" --no-self-ensemble" if args.no_self_ensemble else "") + f" --start {args.start}")
     print(f"machine: {describe_machine()}")
     print(f"{'case':<34} {'method':<14} {'PSNR dB':>8} {'SSIM':>7} {'gain dB':>8} {'seconds':>8}")
     with tempfile.TemporaryDirectory() as temporary:
@@ -192,7 +196,8 @@ def main(argv=None):
             nibabel.save(thick_image, thick_path)
             seconds, output = run_self(thick_path, out_path, args.minutes, axis, profile.factor, thickness,
                                        profile.kind, steps=args.steps,
-                                       precision=args.mixed_precision, self_ensemble=not args.no_self_ensemble)
+                                       precision=args.mixed_precision, self_ensemble=not args.no_self_ensemble,
+                                       start=args.start)
             learned = re.search(r"\((\d+) steps of (\d+) ms, ([\w ]+)\)", output)
             steps, step_ms, precision = (int(learned[1]), int(learned[2]), learned[3]) if learned else (None,) * 3
             result = nibabel.load(out_path)
@@ -215,7 +220,7 @@ def main(argv=None):
                 print(f"{name}: WARNING the output's affine differs from the original's")
             records.append({"case": name, "axis": axis, "factor": profile.factor, "profile": profile.kind,
                             "thickness": thickness, "minutes": args.minutes, "seconds": round(seconds, 1),
-                            "steps": steps, "step_ms": step_ms, "precision": precision,
+                            "steps": steps, "step_ms": step_ms, "precision": precision, "start": args.start,
                             "warnings": [line for line in output.splitlines() if line.startswith("warning")],
                             "affine_matches_original": geometry,
                             "scores": {k: {"psnr": round(v[0], 3), "ssim": round(v[1], 4)}

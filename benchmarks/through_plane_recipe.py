@@ -3,7 +3,7 @@
 
     python3 benchmarks/through_plane_recipe.py T1.nii.gz [--axis 1] [--factor 4] [--channels 32] [--blocks 8]
         [--steps 12000] [--learning-rate 1e-3] [--batch-size 16] [--thick-length 12] [--width 48]
-        [--mixed-precision float32] [--out results/through_plane/recipes.jsonl]
+        [--mixed-precision float32] [--start scratch] [--out results/through_plane/recipes.jsonl]
 
 The volume is made F times thick along --axis (box profile), the network learns from the thick volume as
 `upscale.py self` does (the held-out blend included), and the result is scored inside the head against
@@ -26,6 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mrisr.commands.cli import script_main  # noqa: E402
+from mrisr.errors import UserError  # noqa: E402
 
 
 def build_parser():
@@ -45,6 +46,9 @@ def build_parser():
     parser.add_argument("--width", type=int, default=default.width, help="patch: in-plane pixels")
     parser.add_argument("--mixed-precision", default="float32", choices=("auto", "float32", "mixed_bfloat16"),
                         help="the policy (default float32; auto: the trial's choice)")
+    parser.add_argument("--start", default="scratch", choices=("pretrained", "scratch"),
+                        help="begin from the shipped pretrained network (for the default width and depth) or "
+                        "from random weights (default scratch, as the records before the starts were made)")
     parser.add_argument("--out", default="results/through_plane/recipes.jsonl", help="JSON lines appended here")
     return parser
 
@@ -59,6 +63,7 @@ def main(argv=None):
     from mrisr.scans.through_plane import (
         Recipe,
         SliceProfile,
+        choose_start,
         normalise,
         spline_upsample,
         thin_output,
@@ -74,8 +79,12 @@ def main(argv=None):
                                  thick_length=args.thick_length, width=args.width)
     volume01, low, span = normalise(thick)
     started = time.monotonic()
+    start = choose_start(args.start, profile, recipe, say=lambda line: None)
+    if args.start == "pretrained" and start is None:
+        raise UserError(f"no pretrained start for x{args.factor} with {args.channels} channels and {args.blocks} "
+                        "blocks")
     model, report = train_network(volume01, args.axis, profile, recipe, minutes=1440,
-                                  precision=args.mixed_precision, progress=False, say=lambda line: None)
+                                  precision=args.mixed_precision, progress=False, say=lambda line: None, start=start)
     learning = time.monotonic() - started
     scorer = Scorer(truth)
     scores = {}
@@ -88,7 +97,8 @@ def main(argv=None):
     ours = scores[True]
     spline = scorer(spline_upsample(thick, args.axis, args.factor))[0]
     record = {"volume": Path(args.volume).name, "axis": args.axis, "factor": args.factor,
-              "recipe": dataclasses.asdict(recipe), "precision": report.precision, "steps": report.steps,
+              "recipe": dataclasses.asdict(recipe), "start": args.start, "precision": report.precision,
+              "steps": report.steps,
               "learning_seconds": round(learning, 1), "step_ms": round(1000 * report.step_seconds, 1),
               "spline_psnr": round(spline, 3), "psnr": round(ours, 3), "gain": round(ours - spline, 3),
               "gain_once": round(scores[False] - spline, 3), "gain_clipped": round(clipped - spline, 3),

@@ -77,7 +77,7 @@ def upscale_file(input_path, output_path, model="mri-x2", scale=None, axis=None,
     """Do what `upscale.py MODEL INPUT OUTPUT` does and return the output path: PNG/JPEG/TIFF, .npy,
     DICOM and NIfTI in-plane; with `model="self"` (or a network saved by it) across the slices of a
     thick-slice volume, where `across_slices` takes slice_thickness, profile, steps, minutes, save_model,
-    volume_index and self_ensemble as the command's options do."""
+    volume_index, self_ensemble and start ("pretrained" or "scratch") as the command's options do."""
     from mrisr.scans.upscale_file import upscale_file as upscale_whole_file
 
     return upscale_whole_file(str(model), str(input_path), str(output_path), axis=axis, scale=scale, tile=tile,

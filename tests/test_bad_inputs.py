@@ -192,6 +192,7 @@ CASES = [
      "--slice-thickness must be positive"),
     ("upscale", ["bicubic", "volume.npy", "o.npy", "--slice-thickness", "3"], "MODEL 'self'"),
     ("upscale", ["bicubic", "volume.npy", "o.npy", "--no-self-ensemble"], "MODEL 'self'"),
+    ("upscale", ["bicubic", "volume.npy", "o.npy", "--start", "scratch"], "MODEL 'self'"),
     # DICOM series whose slices disagree, are sheared, corrupt or truncated: refused naming the file
     *[("upscale", [model, f"series_{kind}", "o"], message) for model in ("bicubic", "self")
       for kind, message in (("spacing", "has PixelSpacing"), ("rotated", "oriented otherwise"),

@@ -13,7 +13,7 @@ DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted(
              ROOT / "results" / "RESULTS.md"]
 COMMANDS = {"upscale.py": "upscale", "CNN.py": "cnn", "GAN.py": "gan", "extract_crops.py": "extract_crops",
             "balance_data.py": "balance_data", "CNN_plot_losses.py": "cnn_plot_losses",
-            "plot_visual_predictions.py": "plot_visual_predictions"}
+            "plot_visual_predictions.py": "plot_visual_predictions", "mrisr.commands.pretrain_self": "pretrain_self"}
 # Options of other programs that the documents quote (pip, pytest, make, dcm2niix, /usr/bin/time).
 OTHER_PROGRAMS = {"--quiet", "--upgrade", "--durations", "--index-url", "--extra-index-url", "--version", "--help"}
 

@@ -88,3 +88,28 @@ def test_upscale_script_names_the_weights_it_used(tmp_path, capsys):
     code, out, _ = run_script("upscale", ["demo-x2", str(tmp_path / "slice.png"), str(tmp_path / "up.png")], capsys)
     assert code == 0 and "from demo-x2 (" in out and "demo_espcn_x2.keras" in out
     assert Image.open(tmp_path / "up.png").size == (128, 128)
+
+
+def test_the_through_plane_starts_are_made_by_their_command_and_carry_their_provenance(tiny_crops, tmp_path, capsys):
+    """`python3 -m mrisr.commands.pretrain_self` writes a start per factor that `upscale.py self` loads,
+    with its record; the shipped starts carry the data's attribution."""
+    from mrisr.nets.models import through_plane_network
+    from mrisr.scans.through_plane import Recipe, SliceProfile, load_start
+
+    code, out, err = run_script("mrisr.commands.pretrain_self", [str(tiny_crops), "--factors", "2,3", "--steps", "3",
+                                                                 "--mixed-precision", "float32", "--out-dir",
+                                                                 str(tmp_path / "starts"), "--quiet"], capsys)
+    assert code == 0, err
+    recipe = Recipe()
+    for factor in (2, 3):
+        path = tmp_path / "starts" / f"through_plane_x{factor}.weights.h5"
+        assert f"x{factor}: 3 steps" in out and str(path) in out
+        record = json.loads(path.with_name(f"through_plane_x{factor}_history.json").read_text())["provenance"]
+        assert record["steps"] == 3 and record["precision"] == "float32" and DATA_ATTRIBUTION in record["data"]
+        model = through_plane_network(factor, SliceProfile(factor).projection(), recipe.channels, recipe.blocks)
+        load_start(model, path)
+    code, _, err = run_script("mrisr.commands.pretrain_self", [str(tmp_path / "nowhere"), "--quiet"], capsys)
+    assert code == 2 and "not a crop folder" in err and "Traceback" not in err
+    for path in sorted((ROOT / "pretrained").glob("through_plane_x*.weights.h5")):
+        record = json.loads(path.with_name(path.name.replace(".weights.h5", "_history.json")).read_text())
+        assert DATA_ATTRIBUTION in record["provenance"]["data"] and record["provenance"]["steps"] == 6000

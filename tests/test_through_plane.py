@@ -339,6 +339,7 @@ def test_upscale_self_on_a_nifti_volume_and_the_saved_network(tmp_path, capsys):
     assert code == 0, err
     assert "axis 1: 16 slices x2 -> 32" in out and "learned from the volume" in out and "20 steps" in out
     assert "held-out slices of this volume" in out and "warning: only 20 training steps" in out
+    assert "starting from the network pretrained for x2 on real T1 slices (through_plane_x2.weights.h5)" in out
     result = nibabel.load(tmp_path / "thin.nii.gz")
     assert result.shape == (32, 32, 32) and result.get_data_dtype() == np.int16
     np.testing.assert_allclose(result.affine, thin_affine(affine, 1, 2), atol=1e-5)
@@ -376,3 +377,67 @@ def test_where_bfloat16_is_emulated_self_measures_it_slower_and_learns_in_float3
     line = next(line for line in result.stdout.splitlines() if line.startswith("precision:"))
     assert line.startswith("precision: float32, the faster here") and "mixed bfloat16" in line
     assert "5 steps" in result.stdout and "float32)" in result.stdout
+
+
+# --- the start: the network learning begins from ------------------------------------------------
+
+
+def test_learning_begins_from_a_start_file_and_one_for_another_network_is_refused(tmp_path):
+    from mrisr.scans.through_plane import Recipe, normalise, save_start, train_network
+
+    volume01 = normalise(degrade(blob_volume(24), 2, SliceProfile(2)))[0]
+    small = Recipe(steps=0, channels=8, blocks=1)
+
+    def network(seed, start=None, recipe=small):
+        return train_network(volume01, 2, SliceProfile(2), recipe, seed=seed, precision="float32", progress=False,
+                             say=lambda line: None, start=start)[0]
+
+    first = network(seed=1)
+    save_start(first, tmp_path / "start.weights.h5")
+    started = network(seed=2, start=tmp_path / "start.weights.h5")
+    for mine, theirs in zip(started.get_weights(), first.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)
+    # the same seed without the start: other weights (so the equality above is the file's doing)
+    assert any(not np.array_equal(a, b) for a, b in zip(network(seed=2).get_weights(), first.get_weights()))
+    with pytest.raises(UserError, match="does not hold the weights of this network"):
+        network(seed=2, start=tmp_path / "start.weights.h5", recipe=Recipe(steps=0, channels=16, blocks=1))
+
+
+def test_self_begins_from_the_shipped_start_where_one_ships_and_says_which():
+    from mrisr.scans.through_plane import Recipe, choose_start
+
+    said = []
+    path = choose_start("pretrained", SliceProfile(4), say=said.append)
+    assert path.name == "through_plane_x4.weights.h5" and path.is_file()
+    assert "starting from the network pretrained for x4 on real T1 slices" in said[-1]
+    assert choose_start("pretrained", SliceProfile(16), say=said.append) is None
+    assert "no pretrained network ships for x16" in said[-1]
+    assert choose_start("scratch", SliceProfile(4), say=said.append) is None and "from the volume alone" in said[-1]
+    # only for the network and the profile it learned: the default width and depth, a box of touching slices
+    assert choose_start("pretrained", SliceProfile(4), Recipe(channels=16), say=said.append) is None
+    assert choose_start("pretrained", SliceProfile(4, 3.0), say=said.append) is None  # a gap
+    assert choose_start("pretrained", SliceProfile(4, 4.0, "gaussian"), say=said.append) is None
+    with pytest.raises(UserError, match="the start must be one of pretrained, scratch"):
+        choose_start("imagenet", SliceProfile(4))
+
+
+@pytest.mark.parametrize("factor", [2, 3, 4, 5, 6])
+def test_each_shipped_start_beats_the_spline_on_a_volume_it_never_saw_before_any_step(factor):
+    """The starts learned from real T1 tumour crops; on the MNI152 template's slices, degraded as a
+    scanner would along a row, each already restores them better than the cubic spline and than a
+    network from random weights (its last layer starts at zero: the spline made consistent with the
+    thick values)."""
+    import nibabel
+
+    from mrisr.nets.models import through_plane_network
+    from mrisr.paper.sources import demo_data_path
+    from mrisr.scans.through_plane import PatchSampler, Recipe, held_out_check, load_start, normalise, start_weights
+
+    recipe, profile = Recipe(), SliceProfile(factor)
+    template = normalise(np.asarray(nibabel.load(str(demo_data_path())).dataobj, np.float32))[0]
+    sampler = PatchSampler(np.moveaxis(template, 2, 0), profile, recipe.thick_length, recipe.width)
+    model = through_plane_network(factor, profile.projection(), recipe.channels, recipe.blocks)
+    unstarted = held_out_check(model, sampler)[0]
+    load_start(model, start_weights(profile))
+    network, spline, weight = held_out_check(model, sampler)
+    assert network > max(spline, unstarted) + 0.5 and weight == 1.0, (network, spline, unstarted)

@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from mrisr.commands.cli import add_precision_option, check_numbers, script_main
-from mrisr.scans.through_plane import Recipe
+from mrisr.scans.through_plane import STARTS, Recipe
 from mrisr.scans.upscale_file import upscale_file
 
 DEFAULT_STEPS = Recipe.steps
@@ -70,6 +70,11 @@ def build_parser():
     self_options.add_argument("--no-self-ensemble", action="store_true",
                               help="apply the network once, not to four flips of the volume averaged (4 times "
                               "faster to apply, about 0.04 dB lower on a real T1: docs/upscaling.md)")
+    self_options.add_argument("--start", choices=STARTS, default="pretrained",
+                              help="what 'self' learns from: pretrained (default) begins from a small network "
+                              "pretrained on real T1 slices for the factor where one ships (x2 to x6, a box "
+                              "profile of touching slices) and learns the rest from INPUT; scratch learns from INPUT alone, from random "
+                              "weights (docs/upscaling.md)")
     self_options.add_argument("--volume-index", type=int, default=None,
                               help="for a 4-D NIfTI: the volume to upscale (from 0)")
     add_precision_option(parser, "upscaling and learning", "float32 for a model, auto for 'self'")
@@ -87,7 +92,7 @@ def main(argv=None):
                  precision=None if args.mixed_precision is None else choose_policy(args.mixed_precision),
                  slice_thickness=args.slice_thickness, profile=args.profile, steps=args.steps, minutes=args.minutes,
                  save_model=args.save_model, volume_index=args.volume_index,
-                 self_ensemble=not args.no_self_ensemble, progress=not args.quiet)
+                 self_ensemble=not args.no_self_ensemble, progress=not args.quiet, start=args.start)
 
 
 if __name__ == "__main__":

@@ -14,9 +14,12 @@ TEMPORARY_MARK = ".tmp-"
 
 
 def full_suffix(path):
-    """The suffix a reader looks at: `.nii.gz` for compressed NIfTI, else the last suffix."""
+    """The suffix a reader looks at: `.nii.gz` for compressed NIfTI, `.weights.h5` for Keras weights,
+    else the last suffix."""
     path = Path(path)
-    return "".join(path.suffixes[-2:]) if path.suffix.lower() == ".gz" else path.suffix
+    if path.suffix.lower() == ".gz" or path.name.lower().endswith(".weights.h5"):
+        return "".join(path.suffixes[-2:])
+    return path.suffix
 
 
 def pid_alive(pid):

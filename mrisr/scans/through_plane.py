@@ -266,12 +266,14 @@ def held_out_check(model, sampler, count=256, seed=1):
 
 
 def train_network(volume01, axis, profile, recipe=None, minutes=10.0, pitch_ratios=(1.0, 1.0), seed=0,
-                  precision="auto", progress=True, say=print):
+                  precision="auto", progress=True, say=print, start=None):
     """Train a through-plane network on the volume's own in-plane slices: one `fit` over a stream of
     patches for `recipe.steps` steps or `minutes`, whichever ends first (the time limit a callback), the
     learning rate a cosine over the share of the steps made or of the time spent, whichever is larger,
     so it ends at the floor either way.
     `precision`: a Keras policy, or "auto" to measure float32 against 16 bits on this machine.
+    `start`: a weights file (.weights.h5) of this recipe's network to begin from (`start_weights`), or
+    None to begin from random weights.
     Returns (model, TrainingReport)."""
     import keras
 
@@ -284,10 +286,12 @@ def train_network(volume01, axis, profile, recipe=None, minutes=10.0, pitch_rati
     sampler = PatchSampler(np.moveaxis(volume01, axis, 0), profile, recipe.thick_length, recipe.width, seed,
                            pitch_ratios)
 
-    def build(policy):
+    def build(policy, start=None):
         keras.utils.set_random_seed(seed)  # the same initial weights whichever policy wins
         model = through_plane_network(profile.factor, profile.projection(), recipe.channels, recipe.blocks,
                                       dtype=policy)
+        if start is not None:
+            load_start(model, start)  # before the optimizer exists: the file holds none
         # the rate: set before every step by the TimeLimit callback below
         model.compile(optimizer=keras.optimizers.Adam(recipe.learning_rate), loss=recipe.loss)
         return model
@@ -305,7 +309,7 @@ def train_network(volume01, axis, profile, recipe=None, minutes=10.0, pitch_rati
     if planned < recipe.steps:
         say(f"the time limit of {minutes:g} min holds about {planned} of the {recipe.steps} steps at "
             f"{1000 * step_seconds:.0f} ms a step: learning for the {minutes:g} min, its rate's cosine over them")
-    model = build(precision)
+    model = build(precision, start)
 
     def batches():
         while True:
@@ -325,6 +329,49 @@ def train_network(volume01, axis, profile, recipe=None, minutes=10.0, pitch_rati
     report = TrainingReport(time.monotonic() - started, steps, planned, loss, policy_name(precision), step_seconds,
                             network, spline, weight, limit.reached)
     return model, report
+
+
+def load_start(model, path):
+    """Load the weights `model` begins from; a file made for another network is refused in one line."""
+    try:
+        model.load_weights(str(path))
+    except (ValueError, OSError) as error:
+        raise UserError(f"{path} does not hold the weights of this network ({model.name}, "
+                        f"{model.count_params()} parameters): {str(error).splitlines()[0][:120]}") from None
+
+
+def save_start(model, path):
+    """Write `model`'s weights (not its optimizer's) as a start for `load_start`, whole or not at all."""
+    import keras
+
+    from mrisr.core.files import atomic_write
+
+    plain = keras.Model(model.inputs, model.outputs, name=model.name)  # the same layers, not compiled
+    atomic_write(path, plain.save_weights)
+
+
+def start_weights(profile, recipe=None):
+    """The shipped weights `upscale.py self` begins from for a slice profile (pretrained on real T1 slices
+    by `pretrain_network`: a box profile of touching slices), or None where none ship for its factor, the
+    profile is another, or the recipe's network differs."""
+    from mrisr.nets.shipped import pretrained_folder
+
+    recipe, default = recipe or Recipe(), Recipe()
+    if (recipe.channels, recipe.blocks) != (default.channels, default.blocks):
+        return None
+    if profile.kind != "box" or abs(profile.thickness - profile.factor) > 0.01 * profile.factor:
+        return None
+    path = pretrained_folder() / f"through_plane_x{profile.factor}.weights.h5"
+    return path if path.is_file() else None
+
+
+def pretrain_network(planes, factor, steps=6000, precision="auto", seed=0, progress=True, say=print):
+    """Train the default recipe's network for `factor` (box profile) on a stack of grey slices in [0, 1]
+    (count, height, width) from many scans, as `upscale.py self` trains on one volume's slices: the
+    weights it begins from (`start_weights`). Returns (model, TrainingReport)."""
+    recipe = dataclasses.replace(Recipe(), steps=steps)
+    return train_network(np.asarray(planes, np.float32), 0, SliceProfile(factor), recipe, minutes=float("inf"),
+                         seed=seed, precision=precision, progress=progress, say=say)
 
 
 def apply_network(model, volume01, axis, factor, batch_planes=8, progress=True, self_ensemble=False):
@@ -475,18 +522,42 @@ def thin_output(model, volume01, axis, factor, low, span, dtype, blend_weight=1.
     return restore_range(thin01, low, span, dtype)
 
 
+STARTS = ("pretrained", "scratch")
+
+
+def choose_start(start, profile, recipe=None, say=print):
+    """The weights file learning begins from: with `start` "pretrained", the shipped one for the slice
+    `profile` (None, said in a line, where none ships); with "scratch", None (random weights)."""
+    if start not in STARTS:
+        raise UserError(f"the start must be one of {', '.join(STARTS)}, not {start!r}")
+    if start == "scratch":
+        say("learning from the volume alone, from random weights (--start scratch)")
+        return None
+    factor = profile.factor
+    path = start_weights(profile, recipe)
+    if path is None:
+        say(f"no pretrained network ships for x{factor} with this slice profile (box profiles of touching slices "
+            "at x2 to x6 do): learning from the volume alone, from random weights")
+    else:
+        say(f"starting from the network pretrained for x{factor} on real T1 slices ({path.name}); it learns the "
+            "rest from this volume (--start scratch: from the volume alone)")
+    return path
+
+
 def upscale_volume(volume, plan, recipe=None, minutes=10.0, model=None, precision="auto", progress=True, seed=0,
-                   say=print, self_ensemble=True):
-    """Learn from the volume (unless a trained `model` is given) and apply (`self_ensemble`: to four flips
-    of the volume, averaged): returns (thin data in the volume's data type, model, TrainingReport or
-    None, count of non-finite input values). When the
+                   say=print, self_ensemble=True, start="pretrained"):
+    """Learn from the volume (unless a trained `model` is given; `start`: "pretrained" begins from the
+    shipped network for the factor where one ships, "scratch" from random weights) and apply
+    (`self_ensemble`: to four flips of the volume, averaged): returns (thin data in the volume's data type,
+    model, TrainingReport or None, count of non-finite input values). When the
     network does not beat the cubic spline on held-out slices, the output blends toward the spline
     (said in a line, as are too few steps)."""
     volume01, low, span = normalise(volume.data)
     report = None
     if model is None:
+        start_path = choose_start(start, plan.profile, recipe, say)
         model, report = train_network(volume01, plan.axis, plan.profile, recipe, minutes, plan.pitch_ratios, seed,
-                                      precision, progress, say)
+                                      precision, progress, say, start_path)
         say_quality(report, say)
     result = thin_output(model, volume01, plan.axis, plan.profile.factor, low, span, volume.data.dtype,
                          1.0 if report is None else report.blend_weight, self_ensemble, progress)

@@ -11,9 +11,10 @@ from mrisr.errors import UserError
 
 def upscale_file(model, input_path, output_path, axis=None, scale=None, tile=192, precision=None,
                  slice_thickness=None, profile="box", steps=None, minutes=10.0, save_model=None, volume_index=None,
-                 self_ensemble=True, progress=True, say=print):
+                 self_ensemble=True, progress=True, say=print, start="pretrained"):
     """Upscale a file in-plane with `model`, or across its slices (`model` 'self' or a network saved
-    by it; `self_ensemble`: applied to four flips of the volume, averaged). `precision`: a Keras dtype
+    by it; `self_ensemble`: applied to four flips of the volume, averaged; `start`: 'self' begins from
+    the shipped pretrained network for the factor, or from random weights with "scratch"). `precision`: a Keras dtype
     policy or "auto" (default: float32 in-plane, auto for 'self').
     Returns the output path; UserError for bad input, before any work where it can be known."""
     from mrisr.core.files import check_output_path
@@ -32,10 +33,11 @@ def upscale_file(model, input_path, output_path, axis=None, scale=None, tile=192
     check_output_path(output_path, inputs=[input_path])
     if model == "self" or is_through_plane_model(model):
         return across_slices(model, input_path, output_path, axis, scale, slice_thickness, profile, steps, minutes,
-                             save_model, volume_index, precision or "auto", self_ensemble, progress, say)
-    if save_model or slice_thickness or volume_index is not None or steps is not None or not self_ensemble:
-        raise UserError("saving a model, a slice thickness, steps, a volume index and turning the self-ensemble off "
-                        "are for upscaling across slices (MODEL 'self')")
+                             save_model, volume_index, precision or "auto", self_ensemble, progress, say, start)
+    if save_model or slice_thickness or volume_index is not None or steps is not None or not self_ensemble \
+            or start != "pretrained":
+        raise UserError("saving a model, a slice thickness, steps, a volume index, turning the self-ensemble off and "
+                        "a start are for upscaling across slices (MODEL 'self')")
     return in_plane(model, input_path, output_path, axis, scale, tile, precision or "float32", progress, say)
 
 
@@ -114,7 +116,7 @@ def warn_non_finite(count, where, say=print):
 
 def across_slices(model_name, input_path, output_path, axis=None, scale=None, slice_thickness=None, profile="box",
                   steps=None, minutes=10.0, save_model_path=None, volume_index=None, precision="auto",
-                  self_ensemble=True, progress=True, say=print):
+                  self_ensemble=True, progress=True, say=print, start="pretrained"):
     """Make the slices of a thick-slice volume finer (through_plane.py) and write it as the output asks."""
     from mrisr.core.files import check_output_path
     from mrisr.core.model_files import save_model
@@ -149,7 +151,7 @@ def across_slices(model_name, input_path, output_path, axis=None, scale=None, sl
     started = time.perf_counter()
     recipe = Recipe() if steps is None else dataclasses.replace(Recipe(), steps=steps)
     data, model, report, non_finite = upscale_volume(scan, plan, recipe, minutes, model, precision, progress, say=say,
-                                                     self_ensemble=self_ensemble)
+                                                     self_ensemble=self_ensemble, start=start)
     factors = [1, 1, 1]
     factors[plan.axis] = plan.profile.factor
     path = write_scan(scan, data, output_path, factors, f"through-plane x{plan.profile.factor}")
