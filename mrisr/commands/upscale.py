@@ -23,7 +23,8 @@ def build_parser():
         "NIfTI volume (slice by slice) with a model trained by CNN.py or GAN.py, or with bicubic interpolation. "
         "Or, with MODEL 'self', make the slices of a thick-slice volume (NIfTI, a folder of DICOM slices, a 3-D "
         ".npy) finer: a network learns from the volume's own in-plane detail how the scanner blurred the slice "
-        "axis, and undoes it. The output keeps the input's data type (and, in-plane, its intensity range); DICOM and "
+        "axis, and undoes it (beginning from one pretrained on real T1 slices: --start). The output keeps the "
+        "input's data type (and, in-plane, its intensity range); DICOM and "
         "NIfTI outputs keep the header, with a geometry under which the new voxels tile the old ones. The input "
         "is never overwritten (an output "
         "that names the input is refused) and the output is written whole or not at all. NaN and infinite input "
@@ -73,8 +74,8 @@ def build_parser():
     self_options.add_argument("--start", choices=STARTS, default="pretrained",
                               help="what 'self' learns from: pretrained (default) begins from a small network "
                               "pretrained on real T1 slices for the factor where one ships (x2 to x6, a box "
-                              "profile of touching slices) and learns the rest from INPUT; scratch learns from INPUT alone, from random "
-                              "weights (docs/upscaling.md)")
+                              "profile of touching slices) and learns the rest from INPUT; scratch learns from "
+                              "INPUT alone, from random weights (docs/upscaling.md)")
     self_options.add_argument("--volume-index", type=int, default=None,
                               help="for a 4-D NIfTI: the volume to upscale (from 0)")
     add_precision_option(parser, "upscaling and learning", "float32 for a model, auto for 'self'")

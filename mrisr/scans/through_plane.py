@@ -1,11 +1,13 @@
-"""Through-plane super-resolution of a thick-slice volume, learned from that volume alone.
+"""Through-plane super-resolution of a thick-slice volume, learned from that volume (from a pretrained start).
 
 A thick-slice volume is sharp within its slices and blurred across them: each thick slice is the
 scanner's slice profile (a box or Gaussian of the slice thickness) applied to the anatomy, sampled at
 the slice spacing. The in-plane directions keep that detail, so (as SMORE does) the in-plane slices
 are degraded along one of their axes exactly as the scanner degraded the slice axis, and a network
 learns to undo it; then it runs on the planes that contain the slice axis, in both orientations,
-and the two results are averaged.
+and the two results are averaged. Learning begins from a network pretrained so on real T1 slices of
+other patients, shipped for x2 to x6 (`start_weights`, made by `pretrain_network`), or from random
+weights (the start "scratch").
 
 The network works on the thick grid (`models.through_plane_network`): each thick position carries its
 value and the F cubic-spline values of its sub-slices, and it outputs the F sub-slices as a correction
