@@ -2,7 +2,7 @@
 alone), on the same thick volume, with the same budget of learning on this machine.
 
     python3 benchmarks/peers.py T1.nii.gz --eclare-venv /tmp/eclare [--install] [--axis 1] [--factor 4]
-        [--minutes 5] [--probe-only] [--out results/peers]
+        [--minutes 5 | --eclare-defaults] [--eclare-gpu 0] [--no-self] [--probe-only] [--out results/peers]
 
 ECLARE is GPL-3.0 and needs PyTorch: it lives in its own virtual environment (`--install` makes it there:
 `pip install torch==2.13.0 eclare`), is run as a program, and none of its code is in this project. The
@@ -15,6 +15,11 @@ the whole time `self` took, start-up and application included) buys that many st
 an hour on a 2-core CPU for a 256^3 volume) comes on top and is reported in its time. Both outputs are
 scored against the original inside the head, in world coordinates (ECLARE's output is sampled at the
 original's voxel centres through its own affine, linearly, where its grid differs), beside the cubic spline.
+
+--eclare-defaults: ECLARE at its own default budget (1,000,000 patches) instead of the equal one; where a
+GPU is lent, with --eclare-gpu 0 (ECLARE then trains in its mixed float16; `upscale.py self` takes the GPU
+its Keras backend sees). --no-self: ECLARE alone (its budget from --minutes or --eclare-defaults), for a
+machine where `upscale.py self` is measured apart (benchmarks/through_plane.py scores it the same way).
 
 --probe-only: time ECLARE's network alone on this machine (one training step at its default batch of 128
 patches, one plane through the trained-size network) and say what its defaults would cost here, without
@@ -43,25 +48,31 @@ ECLARE_DEFAULT_PATCHES = 1_000_000
 PROBE = """
 import json, sys, time, torch
 from eclare.models.wdsr import WDSR
-factor, thick, width = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+factor, thick, width, device = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), torch.device(sys.argv[4])
 torch.manual_seed(0)
-model = WDSR(n_resblocks=16, num_channels=256, scale=factor)
+model = WDSR(n_resblocks=16, num_channels=256, scale=factor).to(device)
 size = round(factor * max(model.calc_out_patch_size([8, 8])))
-patches = torch.rand(128, 1, size // factor, 8)
+patches = torch.rand(128, 1, size // factor, 8, device=device)
 target = torch.rand_like(model(patches)).detach()
 optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+synchronize = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 seconds = []
-for _ in range(3):
+for _ in range(3):  # on a GPU in the mixed float16 ECLARE trains in
     started = time.perf_counter()
     optimizer.zero_grad()
-    torch.nn.functional.mse_loss(model(patches), target).backward()
+    with torch.autocast(device.type, enabled=device.type == "cuda"):
+        loss = torch.nn.functional.mse_loss(model(patches), target)
+    loss.backward()
     optimizer.step()
+    synchronize()
     seconds.append(time.perf_counter() - started)
-with torch.no_grad():
-    plane = torch.rand(1, 1, thick, width)
+with torch.no_grad(), torch.autocast(device.type, enabled=device.type == "cuda"):
+    plane = torch.rand(1, 1, thick, width, device=device)
     model(plane)
+    synchronize()
     started = time.perf_counter()
     model(plane)
+    synchronize()
     inference = time.perf_counter() - started
 print(json.dumps({"step_seconds": min(seconds[1:]), "plane_seconds": inference,
                   "parameters": sum(p.numel() for p in model.parameters())}))
@@ -77,6 +88,12 @@ def build_parser():
     parser.add_argument("--factor", type=int, default=4, help="thin slices per thick slice (default 4)")
     parser.add_argument("--minutes", type=float, default=None,
                         help="ECLARE's budget (default: the time upscale.py self took, start-up included)")
+    parser.add_argument("--eclare-defaults", action="store_true",
+                        help="ECLARE at its own defaults (1,000,000 patches) rather than the same budget")
+    parser.add_argument("--eclare-gpu", type=int, default=None,
+                        help="the GPU ECLARE runs on (its --gpu-id; default: the CPU)")
+    parser.add_argument("--no-self", action="store_true",
+                        help="run ECLARE alone (with --minutes or --eclare-defaults)")
     parser.add_argument("--probe-only", action="store_true",
                         help="only time ECLARE's network here and say what its defaults would cost")
     parser.add_argument("--out", default="results/peers", help="folder of the report (default results/peers)")
@@ -90,15 +107,16 @@ def install(venv):
     subprocess.run(pip + ["eclare"], check=True)
 
 
-def run_eclare(venv, thick_path, out_dir, factor, patches):
-    """(seconds, output path): run-eclare with a box profile of F thin slices and `patches` patches."""
+def run_eclare(venv, thick_path, out_dir, factor, patches, gpu=None):
+    """(seconds, output path): run-eclare with a box profile of F thin slices and `patches` patches, on
+    GPU `gpu` (None: the CPU)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     kernel = out_dir / "box.npy"
     # A box F thin slices wide centred on a sample: F - 1 full taps and two half taps.
     np.save(kernel, np.r_[0.5, np.ones(factor - 1), 0.5] / factor)
     command = [str(venv / "bin" / "run-eclare"), "--in-fpath", str(thick_path), "--out-dir", str(out_dir),
                "--n-patches", str(patches), "--relative-slice-thickness", str(float(factor)),
-               "--relative-slice-profile-fpath", str(kernel)]
+               "--relative-slice-profile-fpath", str(kernel)] + ([] if gpu is None else ["--gpu-id", str(gpu)])
     started = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
@@ -119,31 +137,37 @@ def on_grid(image, reference):
     return map_coordinates(data, voxels, order=1, mode="nearest").reshape(reference.shape).astype(np.float32)
 
 
-def time_eclare(venv, shape, axis, factor):
+def time_eclare(venv, shape, axis, factor, gpu=None):
     """ECLARE's network timed in its environment: a training step, one thick plane, what its defaults cost."""
     import json
 
     planes = [size for position, size in enumerate(shape) if position != axis]
     thick = shape[axis] // factor
-    result = subprocess.run([str(venv / "bin" / "python"), "-c", PROBE, str(factor), str(thick), str(planes[0])],
-                            capture_output=True, text=True)
+    device = "cpu" if gpu is None else f"cuda:{gpu}"
+    result = subprocess.run([str(venv / "bin" / "python"), "-c", PROBE, str(factor), str(thick), str(planes[0]),
+                             device], capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"the ECLARE probe failed: {(result.stderr.strip().splitlines() or ['?'])[-1]}")
     timing = json.loads(result.stdout.strip().splitlines()[-1])
     steps = ECLARE_DEFAULT_PATCHES // ECLARE_BATCH
     # inference: every plane that contains the slice axis, at 0 and 90 degrees (eclare.run_eclare)
     inference = 2 * planes[1] * timing["plane_seconds"]
-    return {**timing, "default_steps": steps,
-            "default_training_hours": round(steps * timing["step_seconds"] / 3600, 1),
+    return {**timing, "device": device, "default_steps": steps,
+            "default_training_hours": round(steps * timing["step_seconds"] / 3600, 2),
             "inference_minutes": round(inference / 60, 1)}
+
+
+def steps_minutes(timing):
+    """Minutes of ECLARE's default training at the probe's step time."""
+    return timing["default_steps"] * timing["step_seconds"] / 60
 
 
 def say_timing(timing):
     print(f"ECLARE's network ({timing['parameters']:,} parameters): a training step of {ECLARE_BATCH} patches "
-          f"{timing['step_seconds']:.2f} s, one thick plane {timing['plane_seconds']:.2f} s")
+          f"{timing['step_seconds']:.3f} s, one thick plane {timing['plane_seconds']:.3f} s ({timing['device']})")
     print(f"at its defaults ({ECLARE_DEFAULT_PATCHES:,} patches = {timing['default_steps']} steps) training would "
-          f"take {timing['default_training_hours']} h here, and applying it to this volume "
-          f"{timing['inference_minutes']} min")
+          f"take {timing['default_training_hours']} h here ({steps_minutes(timing):.1f} min), and "
+          f"applying it to this volume {timing['inference_minutes']} min", flush=True)
 
 
 @script_main
@@ -157,6 +181,8 @@ def main(argv=None):
     from mrisr.scans.through_plane import SliceProfile, spline_upsample
 
     venv = Path(args.eclare_venv)
+    if args.no_self and not (args.minutes or args.eclare_defaults):
+        raise UserError("--no-self needs ECLARE's budget: --minutes or --eclare-defaults")
     if args.install and not (venv / "bin" / "run-eclare").exists():
         install(venv)
     if not (venv / "bin" / "run-eclare").exists():
@@ -165,7 +191,7 @@ def main(argv=None):
     data = np.asarray(image.dataobj, np.float32)
     machine = describe_machine()
     print(machine)
-    timing = time_eclare(venv, data.shape, args.axis, args.factor)
+    timing = time_eclare(venv, data.shape, args.axis, args.factor, args.eclare_gpu)
     say_timing(timing)
     out = Path(args.out)
     if args.probe_only:
@@ -178,6 +204,14 @@ def main(argv=None):
     truth_image = nibabel.Nifti1Image(truth, image.affine)
     scorer = Scorer(truth)
     rows = {"cubic spline": (*scorer(spline_upsample(thick, args.axis, args.factor)), 0.0, "")}
+
+    def save_report():  # after each method, so that a run cut short keeps what it measured
+        save_json(out / "peers.json", {"machine": machine, "volume": Path(args.volume).name,
+                                       "axis": args.axis, "factor": args.factor, "eclare_probe": timing,
+                                       "rows": {name: {"psnr": round(p, 3), "ssim": round(s, 4),
+                                                       "seconds": round(t, 1), "note": note}
+                                                for name, (p, s, t, note) in rows.items()}})
+
     with tempfile.TemporaryDirectory() as temporary:
         work = Path(temporary)
         zooms = list(image.header.get_zooms()[:3])
@@ -186,17 +220,25 @@ def main(argv=None):
         thick_image.header.set_zooms(zooms)
         thick_path = work / "thick.nii.gz"
         nibabel.save(thick_image, thick_path)
-        seconds, output = run_self(thick_path, work / "self.nii.gz", 10.0, args.axis, args.factor)
-        ours = on_grid(nibabel.load(work / "self.nii.gz"), truth_image)
-        rows["upscale.py self (defaults)"] = (*scorer(ours), seconds, output.strip().splitlines()[-1][:160])
-        print(f"upscale.py self: {rows['upscale.py self (defaults)'][0]:.2f} dB in {seconds:.0f} s "
-              f"(cubic spline {rows['cubic spline'][0]:.2f} dB)", flush=True)
-        budget = 60 * args.minutes if args.minutes else seconds
-        steps = max(1, int(budget / timing["step_seconds"]))
-        patches = steps * ECLARE_BATCH
-        print(f"ECLARE: {steps} steps of {ECLARE_BATCH} patches in a budget of {budget:.0f} s of learning, "
-              f"then its application (about {timing['inference_minutes']} min)")
-        eclare_seconds, eclare_path = run_eclare(venv, thick_path, work / "eclare", args.factor, patches)
+        if not args.no_self:
+            seconds, output = run_self(thick_path, work / "self.nii.gz", 10.0, args.axis, args.factor)
+            ours = on_grid(nibabel.load(work / "self.nii.gz"), truth_image)
+            rows["upscale.py self (defaults)"] = (*scorer(ours), seconds, output.strip().splitlines()[-1][:160])
+            print(f"upscale.py self: {rows['upscale.py self (defaults)'][0]:.2f} dB in {seconds:.0f} s "
+                  f"(cubic spline {rows['cubic spline'][0]:.2f} dB)", flush=True)
+            save_report()
+        if args.eclare_defaults:
+            steps, patches = timing["default_steps"], ECLARE_DEFAULT_PATCHES
+            print(f"ECLARE at its defaults: {patches:,} patches ({steps} steps of {ECLARE_BATCH}), "
+                  f"then its application", flush=True)
+        else:
+            budget = 60 * args.minutes if args.minutes else seconds
+            steps = max(1, int(budget / timing["step_seconds"]))
+            patches = steps * ECLARE_BATCH
+            print(f"ECLARE: {steps} steps of {ECLARE_BATCH} patches in a budget of {budget:.0f} s of learning, "
+                  f"then its application (about {timing['inference_minutes']} min)", flush=True)
+        eclare_seconds, eclare_path = run_eclare(venv, thick_path, work / "eclare", args.factor, patches,
+                                                 args.eclare_gpu)
         theirs = on_grid(nibabel.load(eclare_path), truth_image)
         rows[f"ECLARE ({patches} patches)"] = (*scorer(theirs), eclare_seconds, f"{steps} steps")
     spline = rows["cubic spline"][0]
@@ -204,10 +246,7 @@ def main(argv=None):
     print(f"{'method':<30} {'PSNR dB':>8} {'SSIM':>7} {'gain dB':>8} {'seconds':>8}")
     for name, (psnr, ssim, seconds, _) in rows.items():
         print(f"{name:<30} {psnr:8.2f} {ssim:7.4f} {psnr - spline:+8.2f} {seconds:8.0f}")
-    save_json(out / "peers.json", {"machine": machine, "volume": Path(args.volume).name,
-                                   "axis": args.axis, "factor": args.factor,
-                                   "rows": {name: {"psnr": round(p, 3), "ssim": round(s, 4), "seconds": round(t, 1),
-                                                   "note": note} for name, (p, s, t, note) in rows.items()}})
+    save_report()
     print(f"Wrote {out / 'peers.json'}")
 
 

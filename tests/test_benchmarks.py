@@ -119,3 +119,29 @@ def test_the_machine_line_says_when_onednn_is_capped(monkeypatch):
     assert "capped" not in describe_machine()
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
     assert ", oneDNN capped at AVX2 (ONEDNN_MAX_CPU_ISA)," in describe_machine()
+
+
+def test_eclare_runs_with_the_box_profile_the_patches_and_the_gpu_it_is_given(tmp_path):
+    """run_eclare calls ECLARE's program as its own environment holds it: the known box profile (F - 1 full
+    taps and two half taps, summing to 1), the patches asked for, and --gpu-id only where a GPU is named.
+    A stand-in program records its arguments and writes the output where ECLARE would."""
+    from benchmarks.peers import run_eclare
+
+    venv = tmp_path / "eclare"
+    (venv / "bin").mkdir(parents=True)
+    program = venv / "bin" / "run-eclare"
+    program.write_text('#!/bin/sh\necho "$@" > "$(dirname "$0")/arguments"\n'
+                       'while [ $# -gt 0 ]; do [ "$1" = --out-dir ] && touch "$2/thick_eclare.nii.gz"; shift; done\n')
+    program.chmod(0o755)
+    thick = tmp_path / "thick.nii.gz"
+    _, output = run_eclare(venv, thick, tmp_path / "out", 4, 1_000_000, gpu=0)
+    arguments = (venv / "bin" / "arguments").read_text().split()
+    assert output == tmp_path / "out" / "thick_eclare.nii.gz" and output.exists()
+    assert arguments[arguments.index("--n-patches") + 1] == "1000000"
+    assert arguments[arguments.index("--gpu-id") + 1] == "0"
+    assert float(arguments[arguments.index("--relative-slice-thickness") + 1]) == 4.0
+    kernel = np.load(arguments[arguments.index("--relative-slice-profile-fpath") + 1])
+    np.testing.assert_allclose(kernel, [0.125, 0.25, 0.25, 0.25, 0.125])
+    run_eclare(venv, thick, tmp_path / "cpu", 2, 128)
+    arguments = (venv / "bin" / "arguments").read_text().split()
+    assert "--gpu-id" not in arguments and arguments[arguments.index("--n-patches") + 1] == "128"
