@@ -219,7 +219,7 @@ class PatchSampler:
 class Recipe:
     """How `upscale.py self` learns (benchmarks/through_plane_speed.py measured each choice)."""
 
-    steps: int = 20000  # training steps; --minutes caps the time (on a 2-core CPU the 10 minutes decide)
+    steps: int = 20000  # training steps; --minutes caps the time (on a 2-core CPU without native bfloat16 it decides)
     batch_size: int = 16
     thick_length: int = 12  # patch: thick slices x in-plane pixels
     width: int = 48
