@@ -421,6 +421,7 @@ def test_self_begins_from_the_shipped_start_where_one_ships_and_says_which():
         choose_start("imagenet", SliceProfile(4))
 
 
+@pytest.mark.backend  # the .weights.h5 starts, saved under TensorFlow, load the same under JAX and PyTorch
 @pytest.mark.parametrize("factor", [2, 3, 4, 5, 6])
 def test_each_shipped_start_beats_the_spline_on_a_volume_it_never_saw_before_any_step(factor):
     """The starts learned from real T1 tumour crops; on the MNI152 template's slices, degraded as a
