@@ -153,20 +153,15 @@ def time_eclare(venv, shape, axis, factor, gpu=None):
     # inference: every plane that contains the slice axis, at 0 and 90 degrees (eclare.run_eclare)
     inference = 2 * planes[1] * timing["plane_seconds"]
     return {**timing, "device": device, "default_steps": steps,
-            "default_training_hours": round(steps * timing["step_seconds"] / 3600, 2),
+            "default_training_minutes": round(steps * timing["step_seconds"] / 60, 1),
             "inference_minutes": round(inference / 60, 1)}
-
-
-def steps_minutes(timing):
-    """Minutes of ECLARE's default training at the probe's step time."""
-    return timing["default_steps"] * timing["step_seconds"] / 60
 
 
 def say_timing(timing):
     print(f"ECLARE's network ({timing['parameters']:,} parameters): a training step of {ECLARE_BATCH} patches "
           f"{timing['step_seconds']:.3f} s, one thick plane {timing['plane_seconds']:.3f} s ({timing['device']})")
     print(f"at its defaults ({ECLARE_DEFAULT_PATCHES:,} patches = {timing['default_steps']} steps) training would "
-          f"take {timing['default_training_hours']} h here ({steps_minutes(timing):.1f} min), and "
+          f"take {timing['default_training_minutes']} min here, and "
           f"applying it to this volume {timing['inference_minutes']} min", flush=True)
 
 
