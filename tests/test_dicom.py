@@ -168,17 +168,40 @@ def test_uneven_or_repeated_positions_are_refused(tmp_path):
             read_scan(folder)
 
 
-def test_a_multiframe_file_with_a_second_stack_or_a_frame_without_position_is_refused(tmp_path):
+def test_frames_without_one_grid_are_upscaled_each_in_its_own_place_and_refused_where_one_grid_is_needed(tmp_path):
+    """Two volumes at the same positions (two echoes, or magnitude and phase) in one enhanced file: each
+    frame upscaled in-plane where it is; NIfTI and upscaling across slices, which need one grid, refused."""
     import pydicom
 
-    volume = np.zeros((4, 4, 5), np.uint16)
-    path = tmp_path / "multi.dcm"
-    write_multiframe(path, volume, [0, 1, 2, 3, 4])
+    from mrisr.scans.scan import output_kind
+    from mrisr.scans.through_plane import make_plan
+
+    volume = np.random.default_rng(3).integers(0, 3000, size=(6, 5, 8)).astype(np.uint16)
+    path = tmp_path / "two_volumes.dcm"
+    write_multiframe(path, volume, list(range(8)), orientation=OBLIQUE)
     dataset = pydicom.dcmread(path)
+    for k in range(4, 8):  # the second volume at the first one's positions
+        dataset.PerFrameFunctionalGroupsSequence[k].PlanePositionSequence[0].ImagePositionPatient = \
+            dataset.PerFrameFunctionalGroupsSequence[k - 4].PlanePositionSequence[0].ImagePositionPatient
+    dataset.save_as(path)
+    scan = read_scan(path)
+    assert scan.affine is None and "same position" in scan.no_grid and scan.frame_order.tolist() == list(range(8))
+    np.testing.assert_array_equal(scan.data, volume)
+    write_scan(scan, np.repeat(np.repeat(volume, 2, 0), 2, 1), tmp_path / "x2.dcm", (2, 2, 1), "x2")
+    written = pydicom.dcmread(tmp_path / "x2.dcm")
+    row_direction, column_direction = np.array(OBLIQUE[:3]), np.array(OBLIQUE[3:])
+    for before, after in zip(dataset.PerFrameFunctionalGroupsSequence, written.PerFrameFunctionalGroupsSequence):
+        old = lps_positions([before.PlanePositionSequence[0]])[0]
+        expected = old - 0.25 * 0.9 * column_direction - 0.25 * 0.8 * row_direction  # a quarter of an old pixel
+        np.testing.assert_allclose(lps_positions([after.PlanePositionSequence[0]])[0], expected, atol=1e-6)
+    with pytest.raises(UserError, match="same position.*NIfTI needs one grid"):
+        output_kind(scan, tmp_path / "out.nii")
+    with pytest.raises(UserError, match="same position.*needs one stack"):
+        make_plan(scan, factor=2)
     del dataset.PerFrameFunctionalGroupsSequence[2].PlanePositionSequence
     dataset.save_as(path)
     with pytest.raises(UserError, match="frame 3 has no ImagePositionPatient"):
-        read_scan(path)
+        output_kind(read_scan(path), tmp_path / "out.nii")
 
 
 def test_a_single_dicom_image_with_geometry_has_an_affine():

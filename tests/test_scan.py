@@ -24,7 +24,8 @@ def test_a_dicom_image_round_trip_keeps_the_header_and_divides_the_spacing(tmp_p
     assert (written.Rows, written.Columns) == (18, 22)
     assert [float(v) for v in written.PixelSpacing] == pytest.approx([0.4, 0.35])
     assert written.PatientName == "Test^Phantom" and written.SOPInstanceUID != scan.header.SOPInstanceUID
-    assert "upscaled x2" in written.SeriesDescription and list(written.ImageType) == ["DERIVED", "SECONDARY"]
+    assert "upscaled x2" in written.SeriesDescription and written.DerivationDescription == "upscaled x2"
+    assert list(written.ImageType) == ["DERIVED", "PRIMARY", "M", "ND"]  # every value kept, DERIVED first
 
 
 def test_a_compressed_dicom_is_written_uncompressed_with_its_bits(tmp_path):

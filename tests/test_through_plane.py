@@ -232,7 +232,7 @@ def test_the_output_of_self_averages_back_to_each_thick_slice_without_clipping()
     """The thin slices of a network (no blend) average back exactly to their thick slice, beyond the
     input's range where a thin slice is brighter than the slab; integers up to rounding, never wrapped."""
     from mrisr.nets.models import through_plane_network
-    from mrisr.scans.through_plane import upscale_volume
+    from mrisr.scans.through_plane import normalise, thin_output, upscale_volume
 
     profile = SliceProfile(4)
     model = through_plane_network(4, profile.projection(), channels=8, blocks=1)
@@ -255,6 +255,10 @@ def test_the_output_of_self_averages_back_to_each_thick_slice_without_clipping()
         back = degrade(thin.astype(np.float64), 2, profile)
         assert np.abs(back - data).max() <= tolerance * max(1.0, np.abs(data).max() * 1e-6)
         assert thin.max() > data.max()  # brighter than any slab average: not clipped to the input's range
+        assert thin.min() >= 0  # a magnitude image (no negative value) gets none, its slabs still averaging back
+        raw = thin_output(model, normalise(data)[0], 2, 4, *normalise(data)[1:], np.float64, self_ensemble=True,
+                          progress=False)
+        assert raw.min() < -0.01 * data.max()  # the network alone would give negative values here
 
 
 def test_a_time_limit_shorter_than_the_steps_plans_fewer_and_says_so():
@@ -300,10 +304,14 @@ def test_the_learning_rate_reaches_its_floor_at_the_last_step_or_at_the_time_lim
     assert rate < 0.02 * 1e-3
 
 
-class FakeVolume:
-    def __init__(self, shape, spacing, thickness=None, slice_axis=None):
-        self.data = np.zeros(shape, np.int16)
-        self.spacing, self.thickness, self.slice_axis = spacing, thickness, slice_axis
+def FakeVolume(shape, spacing, thickness=None):
+    """A Scan of zeros with these voxel sizes (a NIfTI), or none (a .npy)."""
+    from pathlib import Path
+
+    from mrisr.scans.kinds import Scan
+
+    affine = None if spacing is None else np.diag(list(spacing) + [1.0])
+    return Scan("nifti" if spacing else "npy", np.zeros(shape, np.int16), Path("volume"), affine, thickness)
 
 
 def test_the_plan_reads_the_geometry_and_refuses_what_it_cannot_do():

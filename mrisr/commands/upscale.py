@@ -36,7 +36,8 @@ def build_parser():
                         "fixed 25x25 models run on overlapping tiles; a model saved by 'self' with --save-model "
                         "upscales across slices), 'bicubic', or 'self' (across slices, learned from INPUT)")
     parser.add_argument("input", metavar="INPUT", help="the file to upscale (with 'self': NIfTI, a folder of "
-                        "DICOM slices of one series, or a 3-D .npy)")
+                        "DICOM slices of one series, an enhanced multi-frame DICOM file or a Siemens mosaic, or a "
+                        "3-D .npy)")
     parser.add_argument("output", metavar="OUTPUT",
                         help="the file to write; its suffix decides its kind: the input's kind, .npy (the input's "
                         "axis order), or .nii/.nii.gz from any input with geometry; a DICOM series is written as a "
@@ -56,13 +57,13 @@ def build_parser():
     self_options.add_argument("--slice-thickness", type=float, default=None, metavar="MM",
                               help="the slices' thickness in mm (default: DICOM's SliceThickness, else the slice "
                               "spacing; thinner than the spacing means a gap between slices)")
-    self_options.add_argument("--profile", choices=("box", "gaussian"), default="box",
+    self_options.add_argument("--profile", choices=("box", "gaussian"), default=None,
                               help="the scanner's slice profile: box (default) or gaussian (its full width at half "
                               "maximum is the thickness)")
     self_options.add_argument("--steps", type=int, default=None,
                               help=f"training steps of the network learned by 'self' (default {DEFAULT_STEPS}; "
                               "the gain keeps growing with them: docs/upscaling.md)")
-    self_options.add_argument("--minutes", type=float, default=10.0,
+    self_options.add_argument("--minutes", type=float, default=None,
                               help="the most time learning may take (default 10): it ends at --steps or here, "
                               "whichever comes first, and says when it expects fewer steps (docs/upscaling.md)")
     self_options.add_argument("--save-model", default=None, metavar="PATH",
@@ -71,13 +72,13 @@ def build_parser():
     self_options.add_argument("--no-self-ensemble", action="store_true",
                               help="apply the network once, not to four flips of the volume averaged (4 times "
                               "faster to apply, about 0.04 dB lower on a real T1: docs/upscaling.md)")
-    self_options.add_argument("--start", choices=STARTS, default="pretrained",
+    self_options.add_argument("--start", choices=STARTS, default=None,
                               help="what 'self' learns from: pretrained (default) begins from a small network "
                               "pretrained on real T1 slices for the factor where one ships (x2 to x6, a box "
                               "profile of touching slices) and learns the rest from INPUT; scratch learns from "
                               "INPUT alone, from random weights (docs/upscaling.md)")
-    self_options.add_argument("--volume-index", type=int, default=None,
-                              help="for a 4-D NIfTI: the volume to upscale (from 0)")
+    parser.add_argument("--volume-index", type=int, default=None,
+                        help="for a 4-D NIfTI: the volume to upscale (from 0), in-plane or across slices")
     add_precision_option(parser, "upscaling and learning", "float32 for a model, auto for 'self'")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser

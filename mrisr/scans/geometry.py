@@ -64,6 +64,15 @@ def dicom_normal(orientation):
     return np.cross(orientation[:3], orientation[3:])
 
 
+def in_plane_shift(orientation, pixel_spacing, factors):
+    """The LPS vector (mm) from an image's first pixel to the first pixel of the same image made
+    `factors[0]` times finer down its rows and `factors[1]` times along them, the new pixels tiling the
+    old (as tiling_affine): (0.5 / F - 0.5) of an old pixel along each in-plane direction."""
+    orientation = np.asarray(orientation, dtype=float)
+    return ((0.5 / factors[0] - 0.5) * float(pixel_spacing[0]) * orientation[3:]
+            + (0.5 / factors[1] - 0.5) * float(pixel_spacing[1]) * orientation[:3])
+
+
 def dicom_fields(affine, slice_index=0):
     """What DICOM says of slice `slice_index` of a grid with this RAS+ affine: (ImagePositionPatient,
     PixelSpacing, the step between slices along the normal in mm, SliceLocation)."""
@@ -75,10 +84,24 @@ def dicom_fields(affine, slice_index=0):
     return position, pixel_spacing, step, float(np.dot(normal, position))
 
 
-def decimal_string(value):
-    """A number as DICOM's DS (at most 16 characters), to the micrometre where the value allows."""
-    for digits in (6, 5, 4, 3):
-        text = f"{float(value):.{digits}f}".rstrip("0").rstrip(".")
-        if len(text) <= 16:
-            return text if text not in ("-0", "") else "0"
-    return f"{float(value):.8g}"
+def stack_order(positions, normal, where, what):
+    """(order along the normal, step vector) of a stack of slice positions; UserError unless they are
+    evenly spaced and run along the normal (a shear, as a gantry tilt gives, is refused)."""
+    positions = np.asarray(positions, dtype=float)
+    along = positions @ normal
+    order = np.argsort(along, kind="stable")
+    differences = np.diff(positions[order], axis=0)
+    steps = differences @ normal
+    if steps.min() <= 1e-3:
+        raise UserError(f"{where}: two {what} lie at the same position along the normal (a repeated slice, or "
+                        "several series or echoes in one folder?)")
+    if steps.max() - steps.min() > 0.01 * steps.mean() + 1e-3:
+        raise UserError(f"{where}: the {what} are not evenly spaced ({steps.min():.3f} to {steps.max():.3f} mm "
+                        "apart)")
+    sideways = np.linalg.norm(differences - np.outer(steps, normal), axis=1)
+    if sideways.max() > 0.01 + 0.001 * steps.mean():
+        angle = np.degrees(np.arctan2(sideways.max(), steps.mean()))
+        raise UserError(f"{where}: the {what}' positions do not run along their normal (each steps "
+                        f"{sideways.max():.2f} mm sideways: a sheared stack, as a gantry tilt of about {angle:.1f} "
+                        "degrees gives); resample it to a regular grid first (e.g. dcm2niix, which corrects tilt)")
+    return order, differences.mean(axis=0)

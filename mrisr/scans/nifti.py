@@ -1,23 +1,32 @@
-"""NIfTI (.nii, .nii.gz): read once into memory with its geometry checked; written with the source's
-header (or a new one for another kind of input), the finer grid's affine as both qform and sform."""
+"""NIfTI (.nii, .nii.gz; NIfTI-1 and NIfTI-2): read once into memory as stored (before scl_slope and
+scl_inter) with its geometry checked; written in the source's format with its header (data type,
+scaling, qform and sform codes, units, description), or a new NIfTI-1 header for another kind of input,
+the finer grid's affine as qform and sform."""
 
+import nibabel
 import numpy as np
 
 from mrisr.errors import UserError
 from mrisr.scans.geometry import check_affine
 
-NIFTI_SUFFIXES = (".nii", ".nii.gz")
+
+def stored_values(image):
+    """(the voxels as stored, (scl_slope, scl_inter) or None) of a nibabel image: the stored values and
+    their scaling, so that an output keeps both (None where there is no scaling)."""
+    proxy = image.dataobj
+    slope, intercept = getattr(proxy, "slope", 1.0), getattr(proxy, "inter", 0.0)
+    if nibabel.is_proxy(proxy) and (slope, intercept) != (1.0, 0.0):
+        return np.asarray(proxy.get_unscaled()), (float(slope), float(intercept))
+    return np.asarray(proxy), None
 
 
 def read_nifti(path, volume_index=None):
-    """(data as stored, RAS+ affine, the nibabel image) of a NIfTI file. Read into memory, not mapped:
-    a file changed by another program while the work runs cannot crash it. A 4-D image gives the
-    volume `volume_index` (all of it when None)."""
-    import nibabel
-
+    """(stored data, RAS+ affine, the nibabel image, scaling or None) of a NIfTI file. Read into memory,
+    not mapped: a file changed by another program while the work runs cannot crash it. A 4-D image gives
+    the volume `volume_index` (all of it when None)."""
     try:
         image = nibabel.load(path, mmap=False)
-        data = np.asanyarray(image.dataobj)
+        data, scaling = stored_values(image)
     except Exception as error:  # nibabel raises many types for a broken file
         raise UserError(f"cannot read {path} as NIfTI: {(str(error).strip().splitlines() or ['?'])[0][:200]}") from None
     if data.ndim == 4 and volume_index is not None:
@@ -27,19 +36,18 @@ def read_nifti(path, volume_index=None):
     elif volume_index is not None:
         raise UserError(f"--volume-index is for a 4-D NIfTI; {path} is {data.ndim}-D")
     affine = check_affine(image.affine, str(path))
-    return np.asarray(data), affine, image
+    return np.ascontiguousarray(data), affine, image, scaling
 
 
-def finer_nifti(image, data, affine, factors):
-    """A NIfTI image of `data` (a finer grid, axes as in `image`) with `image`'s header (codes, units,
-    description) when given (None: a new one in mm, scanner coordinates), the voxel sizes of `affine`,
-    which becomes both qform and sform."""
-    import nibabel
-
+def finer_nifti(image, data, affine, scaling=None):
+    """A NIfTI image of `data` (a finer grid, axes as in `image`, values as stored) on `affine`, which
+    becomes qform and sform: with `image`'s class and header (its codes kept, 0 included: a file without a
+    world space stays so) when given, else a new NIfTI-1 header in mm with scanner codes; `scaling`
+    (slope, intercept) written as scl_slope and scl_inter."""
     if image is not None:
         header = image.header.copy()
-        output = nibabel.Nifti1Image(data, affine, header)
-        qform, sform = int(header["qform_code"]) or 1, int(header["sform_code"]) or 1
+        output = type(image)(data, affine, header)
+        qform, sform = int(header["qform_code"]), int(header["sform_code"])
     else:
         output = nibabel.Nifti1Image(data, affine)
         output.header.set_xyzt_units("mm")
@@ -51,12 +59,21 @@ def finer_nifti(image, data, affine, factors):
     output.set_qform(affine, code=qform)
     output.set_sform(affine, code=sform)
     output.set_data_dtype(data.dtype)
+    if scaling is not None:
+        output.header.set_slope_inter(*scaling)
     return output
 
 
-def write_nifti(scan, data, affine, path, atomic_write):
-    """`data` (a finer grid of `scan`, axes as in `scan.data`) as NIfTI with `affine` (finer_nifti)."""
-    import nibabel
-
-    output = finer_nifti(scan.header if scan.kind == "nifti" else None, data, affine, None)
+def write_nifti(image, data, affine, path, atomic_write, scaling=None):
+    """`data` as NIfTI on `affine` (finer_nifti), whole or not at all."""
+    output = finer_nifti(image, data, affine, scaling)
     atomic_write(path, lambda temporary: nibabel.save(output, temporary))
+
+
+def check_nifti_type(dtype, where):
+    """UserError before any work when NIfTI cannot hold values of `dtype`."""
+    try:
+        nibabel.Nifti1Header().set_data_dtype(np.dtype(dtype))
+    except Exception:  # nibabel raises HeaderDataError for a type NIfTI has no code for
+        raise UserError(f"{where} holds {np.dtype(dtype)} values, which NIfTI cannot store: write the output as "
+                        ".npy") from None

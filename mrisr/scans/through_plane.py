@@ -433,13 +433,19 @@ class Plan:
     description: str
 
 
-def make_plan(volume, axis=None, factor=None, thickness_mm=None, kind="box"):
-    """Choose the slice axis, the factor and the slice profile of a Volume (UserError when they cannot
-    be chosen): axis = the largest voxel size; factor = that size over the in-plane one, rounded;
-    thickness = the given one, else the file's slice thickness, else the slice spacing (no gap)."""
+def make_plan(volume, axis=None, factor=None, thickness_mm=None, kind="box", profile_known=True):
+    """Choose the slice axis, the factor and the slice profile of a Scan (UserError when they cannot
+    be chosen): axis = DICOM's slice axis, else the largest voxel size; factor = that size over the
+    in-plane one, rounded; thickness = the given one, else the file's slice thickness, else the slice
+    spacing (no gap). `profile_known` False: a saved network brings its own profile (not described)."""
     data = volume.data
     if data.ndim != 3:
         raise UserError(f"upscaling across slices needs a 3-D volume, not a {data.ndim}-D array")
+    if volume.no_grid:
+        raise UserError(f"{volume.no_grid}: upscaling across slices needs one stack of slices")
+    if isinstance(volume.scaling, np.ndarray):
+        raise UserError(f"{volume.path}: its frames have their own rescale slopes and intercepts: upscaling across "
+                        "slices needs one scaling (convert the file to NIfTI first, e.g. with dcm2niix)")
     if volume.spacing is None:  # .npy: no geometry
         if axis is None or factor is None:
             raise UserError("a .npy volume has no voxel sizes: give --axis and --scale")
@@ -451,6 +457,8 @@ def make_plan(volume, axis=None, factor=None, thickness_mm=None, kind="box"):
         spacing = list(volume.spacing)
     if volume.slice_axis is not None and axis is not None and axis != volume.slice_axis:
         raise UserError(f"a DICOM series is upscaled across its slices (axis {volume.slice_axis}), not axis {axis}")
+    if axis is None and volume.slice_axis is not None:
+        axis = volume.slice_axis  # DICOM says which axis its slices run along
     if axis is None:
         if max(spacing) < 1.5 * min(spacing):
             raise UserError(f"the volume is nearly isotropic (voxel sizes {', '.join(f'{v:g}' for v in spacing)} mm): "
@@ -479,25 +487,39 @@ def make_plan(volume, axis=None, factor=None, thickness_mm=None, kind="box"):
     gap = spacing[axis] - thickness_mm
     description = (f"axis {axis}: {data.shape[axis]} slices x{factor} -> {data.shape[axis] * factor}"
                    + ("" if volume.spacing is None else
-                      f"; spacing {spacing[axis]:g} mm -> {thin:g} mm, {kind} profile {thickness_mm:g} mm thick"
-                      + (f" ({gap:g} mm gap)" if gap > 1e-6 else f" ({-gap:g} mm overlap)" if gap < -1e-6 else "")
+                      f"; spacing {spacing[axis]:g} mm -> {thin:g} mm, "
+                      + ((f"{kind} profile {thickness_mm:g} mm thick"
+                          + (f" ({gap:g} mm gap)" if gap > 1e-6 else f" ({-gap:g} mm overlap)" if gap < -1e-6 else ""))
+                         if profile_known else "the saved network's own slice profile")
                       + f", in-plane {' x '.join(f'{p:g}' for p in in_plane)} mm"
                       + ("" if all(abs(r - 1) <= 0.02 for r in pitch_ratios) else
                          " (training slices resampled to the thin pitch)")))
     return Plan(axis, profile, pitch_ratios, description)
 
 
-def restore_range(thin01, low, span, dtype):
+def restore_range(thin01, low, span, dtype, bounds=None):
     """Thin volume in normalised units -> `dtype`: scaled back, rounded and clipped to the range of an
-    integer type (never wrapped), not clipped to the input's range: a thin slice may be brighter than
-    the slab average it came from, and clipping would break its average. Overwrites `thin01`."""
+    integer type (never wrapped) and to `bounds` (see output_bounds), not clipped to the input's range: a
+    thin slice may be brighter than the slab average it came from, and clipping would break its average.
+    Overwrites `thin01`."""
     from mrisr.scans.values import cast_like
 
     values = thin01.astype(np.float64) if np.dtype(dtype).itemsize >= 4 and np.issubdtype(dtype, np.integer) \
         else thin01
     values *= span
     values += low
-    return cast_like(values, dtype, overwrite=True)
+    return cast_like(values, dtype, overwrite=True, bounds=bounds)
+
+
+def output_bounds(volume):
+    """(low, high) a thin volume of `volume` may hold: what its file's stored values allow (DICOM's
+    BitsStored), and nothing below 0 where the input has no negative value (a magnitude image)."""
+    from mrisr.scans.values import intensity_range
+
+    low, high = volume.value_range or (-np.inf, np.inf)
+    if intensity_range(volume.data)[0] >= 0:
+        low = max(low, 0)
+    return low, high
 
 
 # On the real 1 mm T1 made 4x thick, 1500 steps gave +2.18 dB over the spline, 4000 steps +2.52, 8000
@@ -515,13 +537,36 @@ def blend_toward_spline(thin01, volume01, axis, factor, weight):
 
 
 def thin_output(model, volume01, axis, factor, low, span, dtype, blend_weight=1.0, self_ensemble=True,
-                progress=True):
+                progress=True, bounds=None, projection=None):
     """The thin volume in `dtype`, as `upscale.py self` writes it: the network applied to the normalised
     thick volume (`self_ensemble`: to its four flips), blended toward the cubic spline by `blend_weight`,
-    scaled back by `low` and `span` (see `normalise`)."""
+    scaled back by `low` and `span` (see `normalise`), kept inside `bounds` (see `output_bounds`; a lower
+    bound of 0 is kept slab by slab with the `projection` weights, see `keep_non_negative`)."""
     thin01 = apply_network(model, volume01, axis, factor, progress=progress, self_ensemble=self_ensemble)
     thin01 = blend_toward_spline(thin01, volume01, axis, factor, blend_weight)
-    return restore_range(thin01, low, span, dtype)
+    if bounds is not None and bounds[0] == 0:
+        keep_non_negative(thin01, volume01, axis, projection, -low / span)
+    return restore_range(thin01, low, span, dtype, bounds)
+
+
+def keep_non_negative(thin01, volume01, axis, projection, zero01):
+    """No thin value below `zero01` (0 in real units) where the thick volume has none: each slab holding
+    one has its values raised to `zero01` and their excess over it scaled so that the slab's weighted sum
+    (`projection`, see SliceProfile.projection) is still its thick value; clipped alone where there is no
+    projection. In place; slabs without a value below zero are left as they are."""
+    thin = np.moveaxis(thin01, axis, 0)
+    factor = thin.shape[0] // volume01.shape[axis]
+    slabs = np.moveaxis(thin.reshape((-1, factor) + thin.shape[1:]), 1, -1)  # a view: (slabs, A, B, F)
+    below = (slabs < zero01).any(axis=-1)
+    if not below.any():
+        return thin01
+    excess = np.maximum(slabs[below] - zero01, 0.0)  # (count, F)
+    if projection is not None:
+        thick = np.maximum(np.moveaxis(volume01, axis, 0)[below] - zero01, 0.0)
+        total = excess @ np.asarray(projection, excess.dtype)
+        excess *= (np.where(total > 0, thick, 0.0) / np.where(total > 0, total, 1.0))[:, None]
+    slabs[below] = excess + zero01
+    return thin01
 
 
 STARTS = ("pretrained", "scratch")
@@ -562,7 +607,8 @@ def upscale_volume(volume, plan, recipe=None, minutes=10.0, model=None, precisio
                                       precision, progress, say, start_path)
         say_quality(report, say)
     result = thin_output(model, volume01, plan.axis, plan.profile.factor, low, span, volume.data.dtype,
-                         1.0 if report is None else report.blend_weight, self_ensemble, progress)
+                         1.0 if report is None else report.blend_weight, self_ensemble, progress, output_bounds(volume),
+                         plan.profile.projection())
     non_finite = int(volume.data.size - np.count_nonzero(np.isfinite(volume.data))) \
         if np.issubdtype(volume.data.dtype, np.floating) else 0
     if non_finite:

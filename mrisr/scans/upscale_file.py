@@ -9,36 +9,65 @@ from pathlib import Path
 from mrisr.errors import UserError
 
 
+LEARNING = ("steps", "minutes", "start", "profile", "slice_thickness", "save_model")
+
+
 def upscale_file(model, input_path, output_path, axis=None, scale=None, tile=192, precision=None,
-                 slice_thickness=None, profile="box", steps=None, minutes=10.0, save_model=None, volume_index=None,
-                 self_ensemble=True, progress=True, say=print, start="pretrained"):
+                 slice_thickness=None, profile=None, steps=None, minutes=None, save_model=None, volume_index=None,
+                 self_ensemble=True, progress=True, say=print, start=None):
     """Upscale a file in-plane with `model`, or across its slices (`model` 'self' or a network saved
     by it; `self_ensemble`: applied to four flips of the volume, averaged; `start`: 'self' begins from
-    the shipped pretrained network for the factor, or from random weights with "scratch"). `precision`: a Keras dtype
-    policy or "auto" (default: float32 in-plane, auto for 'self').
-    Returns the output path; UserError for bad input, before any work where it can be known."""
+    the shipped pretrained network for the factor (default), or from random weights with "scratch";
+    `profile` "box" (default) or "gaussian"; `minutes` of learning, default 10). `precision`: a Keras
+    dtype policy or "auto" (default: float32 in-plane, auto for 'self'). `volume_index`: the volume of
+    a 4-D NIfTI. Returns the output path; UserError for bad input, before any work where it can be known."""
     from mrisr.core.files import check_output_path
+    from mrisr.scans.through_plane import PROFILES, STARTS
     from mrisr.scans.upscaling import check_options
 
     model = str(model)
     check_options(scale, tile)
-    if not 0 < minutes <= 24 * 60:
-        raise UserError(f"the minutes must be above 0 and at most 1440 (a day), got {minutes}")
-    if slice_thickness is not None and not 0 < slice_thickness < float("inf"):
-        raise UserError(f"the slice thickness must be a finite number above 0, got {slice_thickness}")
-    if steps is not None and not 1 <= steps <= 10 ** 7:
-        raise UserError(f"the steps must be a whole number from 1 to 10000000, got {steps}")
-    if axis is not None and axis not in (0, 1, 2):
-        raise UserError(f"the axis must be 0, 1 or 2, not {axis}")
+    _check_number("minutes", minutes, 0, 24 * 60, "above 0 and at most 1440 (a day)", exclusive_low=True)
+    _check_number("slice thickness", slice_thickness, 0, float("inf"), "a finite number above 0", exclusive_low=True)
+    _check_number("steps", steps, 1, 10 ** 7, "a whole number from 1 to 10000000", whole=True)
+    _check_number("volume index", volume_index, 0, float("inf"), "a whole number from 0", whole=True)
+    if axis is not None and (isinstance(axis, bool) or axis not in (0, 1, 2)):
+        raise UserError(f"the axis must be 0, 1 or 2, not {axis!r}")
+    if profile is not None and profile not in PROFILES:
+        raise UserError(f"the slice profile must be one of {', '.join(PROFILES)}, not {profile!r}")
+    if start is not None and start not in STARTS:
+        raise UserError(f"the start must be one of {', '.join(STARTS)}, not {start!r}")
     check_output_path(output_path, inputs=[input_path])
-    if model == "self" or is_through_plane_model(model):
-        return across_slices(model, input_path, output_path, axis, scale, slice_thickness, profile, steps, minutes,
-                             save_model, volume_index, precision or "auto", self_ensemble, progress, say, start)
-    if save_model or slice_thickness or volume_index is not None or steps is not None or not self_ensemble \
-            or start != "pretrained":
-        raise UserError("saving a model, a slice thickness, steps, a volume index, turning the self-ensemble off and "
-                        "a start are for upscaling across slices (MODEL 'self')")
-    return in_plane(model, input_path, output_path, axis, scale, tile, precision or "float32", progress, say)
+    given = {name: value for name, value in zip(LEARNING, (steps, minutes, start, profile, slice_thickness,
+                                                             save_model)) if value is not None}
+    if model == "self":
+        return across_slices(model, input_path, output_path, axis, scale, slice_thickness, profile or "box", steps,
+                             10.0 if minutes is None else float(minutes), save_model, volume_index, precision or "auto",
+                             self_ensemble, progress, say, start or "pretrained")
+    if is_through_plane_model(model):
+        if given:
+            raise UserError(f"{model} is a network saved by 'self': it applies what it learned (its factor and slice "
+                            f"profile); {', '.join(name.replace('_', ' ') for name in given)} are for learning with "
+                            "MODEL 'self'")
+        return across_slices(model, input_path, output_path, axis, scale, volume_index=volume_index,
+                             precision=precision or "auto", self_ensemble=self_ensemble, progress=progress, say=say)
+    if given or not self_ensemble:
+        raise UserError("saving a model, a slice thickness or profile, steps, minutes, turning the self-ensemble off "
+                        "and a start are for upscaling across slices (MODEL 'self')")
+    return in_plane(model, input_path, output_path, axis, scale, tile, precision or "float32", progress, say,
+                    volume_index)
+
+
+def _check_number(name, value, low, high, rule, whole=False, exclusive_low=False):
+    """UserError unless `value` is None or a number (a whole one with `whole`) inside [low, high]."""
+    import numbers
+
+    if value is None:
+        return
+    kind = numbers.Integral if whole else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kind) or not (low < value if exclusive_low else low <= value) \
+            or not value <= high:
+        raise UserError(f"the {name} must be {rule}, got {value!r}")
 
 
 def is_through_plane_model(model):
@@ -62,6 +91,8 @@ def in_plane_view(scan, axis):
     data = scan.data
     if scan.kind == "picture" or data.ndim == 2:
         return data[None], None
+    if data.ndim == 4 and scan.kind == "nifti":
+        raise UserError(f"{scan.path} is 4-D ({data.shape[3]} volumes): choose one with --volume-index")
     if data.ndim != 3:
         raise UserError(f"{scan.path} is {data.ndim}-D: in-plane upscaling takes a 2-D image or a 3-D volume")
     if scan.slice_axis is not None:
@@ -74,33 +105,36 @@ def in_plane_view(scan, axis):
 
 
 def in_plane(model, input_path, output_path, axis=None, scale=None, tile=192, precision="float32", progress=True,
-             say=print):
+             say=print, volume_index=None):
     """Upscale each slice of a file with a model (or bicubic) and write it as the output asks."""
     import numpy as np
 
+    from mrisr import __version__
     from mrisr.nets.shipped import describe_model
-    from mrisr.scans.scan import output_kind, read_scan, write_scan
+    from mrisr.scans.scan import check_output, output_kind, read_scan, write_scan
     from mrisr.scans.upscaling import check_memory, load_upscaler, output_bytes, upscale_pixels
     from mrisr.scans.values import intensity_range
 
-    scan = read_scan(input_path, say=say)
+    scan = read_scan(input_path, volume_index, say=say)
     output_kind(scan, output_path)
     planes, slice_axis = in_plane_view(scan, axis)
     if scale is not None:
         check_memory(output_bytes(planes, scale), f"upscaling {input_path} by {scale}")
     upscaler = load_upscaler(model, scale, tile, precision if model != "bicubic" else "float32", say)
-    check_memory(output_bytes(planes, upscaler.scale), f"upscaling {input_path} by {upscaler.scale}")
+    s = upscaler.scale
+    check_memory(output_bytes(planes, s), f"upscaling {input_path} by {s}")
+    if slice_axis is None:
+        factors = (s, s)
+    else:
+        factors = [s, s, s]
+        factors[slice_axis] = 1
+    description = f"upscaled x{s} in-plane ({upscaler.name}, mrisr {__version__})"
+    check_output(scan, output_path, factors, description)
     _, _, non_finite = intensity_range(planes)
     started = time.perf_counter()
     upscaled = upscale_pixels(upscaler, planes, progress=progress and len(planes) > 1)
-    s = upscaler.scale
-    if slice_axis is None:
-        data, factors = upscaled[0], (s, s)
-    else:
-        data = np.moveaxis(upscaled, 0, slice_axis)
-        factors = [s, s, s]
-        factors[slice_axis] = 1
-    path = write_scan(scan, data, output_path, factors, f"upscaled x{s}")
+    data = upscaled[0] if slice_axis is None else np.moveaxis(upscaled, 0, slice_axis)
+    path = write_scan(scan, data, output_path, factors, description, say)
     say(f"{input_path} ({scan.describe()}) -> {path} ({'x'.join(map(str, data.shape))}, x{s} with "
         f"{upscaler.name}{'' if model == 'bicubic' else ' from ' + describe_model(model)}) in "
         f"{time.perf_counter() - started:.1f} s")
@@ -121,7 +155,8 @@ def across_slices(model_name, input_path, output_path, axis=None, scale=None, sl
     from mrisr.core.files import check_output_path
     from mrisr.core.model_files import save_model
     from mrisr.nets.loading import load_model
-    from mrisr.scans.scan import output_kind, read_scan, write_scan
+    from mrisr import __version__
+    from mrisr.scans.scan import check_output, output_kind, read_scan, write_scan
     from mrisr.scans.through_plane import Recipe, make_plan, upscale_volume
     from mrisr.scans.upscaling import check_memory
 
@@ -144,17 +179,21 @@ def across_slices(model_name, input_path, output_path, axis=None, scale=None, sl
         if not str(save_model_path).endswith(".keras"):
             raise UserError(f"--save-model needs a .keras file name, not {Path(save_model_path).name}")
         check_output_path(save_model_path, inputs=[input_path, output_path])
-    plan = make_plan(scan, axis, factor, slice_thickness, profile)
+    plan = make_plan(scan, axis, factor, slice_thickness, profile, profile_known=model is None)
     check_memory(scan.data.size * plan.profile.factor * (8 + scan.data.dtype.itemsize) + scan.data.size * 8,
                  f"upscaling {input_path} across slices by {plan.profile.factor}")
+    factors = [1, 1, 1]
+    factors[plan.axis] = plan.profile.factor
+    description = (f"through-plane x{plan.profile.factor} ("
+                   + ("learned from the volume" if model is None else Path(model_name).name)
+                   + f", mrisr {__version__})")
+    check_output(scan, output_path, factors, description)
     say(f"{input_path} ({scan.describe()}): {plan.description}")
     started = time.perf_counter()
     recipe = Recipe() if steps is None else dataclasses.replace(Recipe(), steps=steps)
     data, model, report, non_finite = upscale_volume(scan, plan, recipe, minutes, model, precision, progress, say=say,
                                                      self_ensemble=self_ensemble, start=start)
-    factors = [1, 1, 1]
-    factors[plan.axis] = plan.profile.factor
-    path = write_scan(scan, data, output_path, factors, f"through-plane x{plan.profile.factor}")
+    path = write_scan(scan, data, output_path, factors, description, say)
     learned = (f"learned from the volume in {report.seconds / 60:.1f} min ({report.steps} steps of "
                f"{1000 * report.step_seconds:.0f} ms, {report.precision})" if report else f"with {model_name}")
     say(f"-> {path} ({'x'.join(map(str, data.shape))}, {data.dtype}), {learned}; "

@@ -41,27 +41,30 @@ def working_type(dtype):
     return np.float64 if wide else np.float32
 
 
-def cast_like(values, dtype, overwrite=False):
+def cast_like(values, dtype, overwrite=False, bounds=None):
     """Float pixels back to a data type: rounded and clipped to its range for integers (never wrapped:
     the bounds are the nearest values inside the range that the float type holds, since float32 rounds
-    2**31 - 1 up to 2**31, which int32 cannot hold). `overwrite`: round and clip in `values` itself
-    (two volumes of memory fewer at the peak; a 512x512x256 float32 volume is 268 MB)."""
+    2**31 - 1 up to 2**31, which int32 cannot hold), and to `bounds` (low, high) where given (the values
+    a DICOM file's BitsStored allows, 0 for a magnitude image). `overwrite`: round and clip in `values`
+    itself (two volumes of memory fewer at the peak; a 512x512x256 float32 volume is 268 MB)."""
     dtype = np.dtype(dtype)
     values = np.asarray(values)
+    low, high = (-np.inf, np.inf) if bounds is None else (float(bounds[0]), float(bounds[1]))
     if np.issubdtype(dtype, np.integer):
         info = np.iinfo(dtype)
         floating = np.issubdtype(values.dtype, np.floating)
         float_type = values.dtype.type if floating else np.float64
-        high = float_type(info.max)
-        if int(high) > info.max:
-            high = np.nextafter(high, float_type(0))
+        top = float_type(info.max)
+        if int(top) > info.max:
+            top = np.nextafter(top, float_type(0))
         out = values if overwrite and floating and values.flags.writeable else None
         rounded = np.rint(values, out=out)
-        return np.clip(rounded, float_type(info.min), high, out=rounded).astype(dtype)
+        return np.clip(rounded, max(float_type(info.min), float_type(np.ceil(low))),
+                       min(top, float_type(np.floor(high))), out=rounded).astype(dtype)
     if np.issubdtype(dtype, np.floating):
         info = np.finfo(dtype)
         with np.errstate(over="ignore"):
-            return np.clip(values, info.min, info.max).astype(dtype)  # NaN stays NaN
+            return np.clip(values, max(float(info.min), low), min(float(info.max), high)).astype(dtype)  # NaN stays
     return values.astype(dtype)
 
 
