@@ -1,6 +1,11 @@
 """Shared test helpers: small data sets in the real formats, made on the fly."""
 
 import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -253,3 +258,61 @@ def interrupt_after_epochs(method, epochs):
             raise KeyboardInterrupt
 
     return wrapper
+
+
+# --- real scanners' files and the independent readers that check what the tools write -------------------
+
+DCM2NIIX = shutil.which("dcm2niix") or str(Path(sys.executable).parent / "dcm2niix")
+needs_dcm2niix = pytest.mark.skipif(not Path(DCM2NIIX).exists(),
+                                    reason="dcm2niix is a test dependency (pip install .[test])")
+
+
+def vendor_file(name):
+    """A real scanner's file fetched by `python -m tests.vendor_data` (make test); skips the test without it."""
+    from tests import vendor_data
+
+    path = vendor_data.fetched(name)
+    if path is None:
+        pytest.skip(f"{name} is fetched by `python -m tests.vendor_data` (make test), which could not run here")
+    return path
+
+
+def nibabel_file(name):
+    """A real scanner's file of nibabel's test data (installed with nibabel), gunzipped where it is .gz."""
+    from tests import vendor_data
+
+    folder = "nibabel/nicom/tests/data" if name.endswith((".dcm", ".dcm.gz")) else "nibabel/tests/data"
+    return vendor_data.installed(folder, name)
+
+
+def dcm2niix_images(source, folder):
+    """dcm2niix's conversion of a DICOM file or series folder: ([(file name, nibabel image)], the warning
+    and error lines it printed)."""
+    import nibabel
+
+    source, folder = Path(source), Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if source.is_file():  # dcm2niix reads folders
+        alone = Path(tempfile.mkdtemp(dir=folder))
+        shutil.copy(source, alone / source.name)
+        source = alone
+    out = Path(tempfile.mkdtemp(dir=folder))
+    result = subprocess.run([DCM2NIIX, "-z", "n", "-b", "n", "-f", "%f_%s", "-o", str(out), str(source)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if "warning" in line.lower()
+             or "error" in line.lower()]
+    return [(path.name, nibabel.load(path)) for path in sorted(out.glob("*.nii"))], lines
+
+
+def dciodvfy_errors(path):
+    """The errors dicom3tools' validator (dciodvfy, Debian's dicom3tools) finds in a DICOM file (the first
+    file of a folder), numbers blanked; skips the test where dciodvfy is not installed."""
+    program = shutil.which("dciodvfy")
+    if program is None:
+        pytest.skip("dciodvfy (Debian's dicom3tools) is not installed")
+    path = Path(path)
+    path = sorted(path.iterdir())[0] if path.is_dir() else path
+    result = subprocess.run([program, str(path)], capture_output=True, text=True)
+    return {re.sub(r"-?[0-9]+", "#", line) for line in (result.stdout + result.stderr).splitlines()
+            if line.startswith("Error")}

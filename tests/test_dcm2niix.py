@@ -3,39 +3,21 @@ project's DICOM output, and its NIfTI must match the project's own NIfTI output 
 (affine to 1e-3 mm, shape, every voxel value). Series, single images and enhanced multi-frame files,
 oblique, upscaled in-plane (x2, x4) and through-plane (x2, x4)."""
 
-import shutil
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from mrisr.scans.upscale_file import upscale_file
-from tests.conftest import DOUBLE_OBLIQUE, OBLIQUE, write_dicom, write_multiframe, write_series
+from tests.conftest import (DOUBLE_OBLIQUE, OBLIQUE, dcm2niix_images, needs_dcm2niix, write_dicom, write_multiframe,
+                            write_series)
 
-DCM2NIIX = shutil.which("dcm2niix") or str(Path(sys.executable).parent / "dcm2niix")
-pytestmark = pytest.mark.skipif(not Path(DCM2NIIX).exists(), reason="dcm2niix is a test dependency (pip install .[test])")
+pytestmark = needs_dcm2niix
 
 
 def dcm2niix(dicom, folder):
     """dcm2niix's NIfTI of a DICOM file or series folder (its only output)."""
-    import nibabel
-
-    source = Path(dicom)
-    if source.is_file():  # dcm2niix reads folders
-        alone = folder / "dicom_in"
-        alone.mkdir()
-        shutil.copy(source, alone / source.name)
-        source = alone
-    out = folder / "dcm2niix_out"
-    out.mkdir()
-    result = subprocess.run([DCM2NIIX, "-z", "n", "-b", "n", "-f", "converted", "-o", str(out), str(source)],
-                            capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
-    converted = sorted(out.glob("*.nii"))
-    assert len(converted) == 1, (result.stdout, converted)
-    return nibabel.load(converted[0])
+    images, _ = dcm2niix_images(dicom, folder)
+    assert len(images) == 1, images
+    return images[0][1]
 
 
 def assert_same_voxels_in_the_same_places(theirs, ours):

@@ -94,7 +94,8 @@ def stack_order(positions, normal, where, what):
     steps = differences @ normal
     if steps.min() <= 1e-3:
         raise UserError(f"{where}: two {what} lie at the same position along the normal (a repeated slice, or "
-                        "several series or echoes in one folder?)")
+                        + ("several volumes or echoes in one file?)" if what == "frames" else
+                           "several series or echoes in one folder?)"))
     if steps.max() - steps.min() > 0.01 * steps.mean() + 1e-3:
         raise UserError(f"{where}: the {what} are not evenly spaced ({steps.min():.3f} to {steps.max():.3f} mm "
                         "apart)")

@@ -76,12 +76,15 @@ def _place_mosaic(dataset, tile_shape, mosaic_shape, factors):
     vendors.move_slice_position(dataset, position, moved)
 
 
-def _place_across(holder, affine, index, thin_step, classic):
+def _place_across(holder, affine, index, thin_step, classic, thick_position=None):
     """Across slices: `holder` (a copy of its thick slice's header) placed as thin slice `index` of the
-    grid `affine`, numbered index + 1."""
-    position, _, _, _ = dicom_fields(affine, index)
+    grid `affine`, numbered index + 1: its position moved by as much as the slice moves from the thick
+    slice's (`thick_position`, default the holder's own; a vendor's copy keeps its own offset from it)."""
     old = numbers(holder, "ImagePositionPatient", 3, "the source")
     orientation = numbers(holder, "ImageOrientationPatient", 6, "the source")
+    position = dicom_fields(affine, index)[0]
+    if old is not None and thick_position is not None:
+        position = old + position - thick_position
     holder.ImagePositionPatient = ds(position)
     for keyword in ("SliceThickness", "SpacingBetweenSlices"):
         if classic or keyword in holder:
@@ -148,11 +151,11 @@ def _place_frames(dataset, scan, count, factors):
         holders = [item.PlanePositionSequence[0]] if "PlanePositionSequence" in item else []
         mirror = vendors.philips_mirror(item)
         if depth > 1:
+            thick = numbers(holders[0], "ImagePositionPatient", 3, "the source")
             for holder in holders:
-                position, _, _, _ = dicom_fields(affine, k)
-                holder.ImagePositionPatient = ds(position)
+                holder.ImagePositionPatient = ds(dicom_fields(affine, k)[0])
             if mirror is not None:
-                _place_across(mirror, affine, k, thin_step, classic=False)
+                _place_across(mirror, affine, k, thin_step, classic=False, thick_position=thick)
             if "FrameContentSequence" in item and "InStackPositionNumber" in item.FrameContentSequence[0]:
                 _renumber_frame(dataset, item.FrameContentSequence[0], k + 1)
         else:
