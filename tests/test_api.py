@@ -74,3 +74,32 @@ def test_read_crops_and_evaluate(tmp_path, capsys):
                             out_dir=tmp_path / "evaluation")
     assert len(result.crop_indices) > 0 and np.isfinite(result.model_scores.psnr).all()
     assert (tmp_path / "evaluation" / "metrics.csv").is_file()
+
+
+@pytest.mark.parametrize("option, value", [("minutes", "10"), ("minutes", True), ("minutes", float("nan")),
+                                           ("steps", 2.5), ("steps", "100"), ("steps", True), ("axis", 1.0),
+                                           ("volume_index", -1), ("start", "warm"), ("profile", "square")])
+def test_options_of_the_wrong_type_are_one_line_before_any_work(tmp_path, option, value):
+    """Before, a string or a float where a number or a whole number belongs raised a TypeError."""
+    np.save(tmp_path / "volume.npy", np.zeros((8, 8, 8), np.float32))
+    options = {"axis": 2, "scale": 2, option: value}
+    with pytest.raises(UserError, match=f"the (slice )?{option.replace('_', ' ')} must"):
+        mrisr.upscale_file(tmp_path / "volume.npy", tmp_path / "out.npy", model="self", **options)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["volume.npy"]
+
+
+def test_a_masked_array_keeps_its_mask_and_its_masked_values_change_nothing():
+    """Before, the mask was dropped: masked values (here a huge fill) set the intensity range."""
+    rng = np.random.default_rng(4)
+    image = rng.integers(100, 900, size=(16, 20)).astype(np.int16)
+    masked = np.ma.MaskedArray(image.copy(), mask=np.zeros_like(image, bool))
+    masked[4:7, 5:9] = np.ma.masked
+    masked.data[4:7, 5:9] = 30000
+    bigger = mrisr.upscale(masked, model="bicubic")
+    assert isinstance(bigger, np.ma.MaskedArray) and bigger.dtype == np.int16
+    np.testing.assert_array_equal(bigger.mask, np.repeat(np.repeat(masked.mask, 2, 0), 2, 1))
+    assert bigger.max() <= 899 and bigger.data.max() <= 899  # the masked fill never entered the range
+    volume = np.ma.MaskedArray(np.stack([image] * 3, axis=1), mask=np.zeros((16, 3, 20), bool))
+    volume[0, 1, 0] = np.ma.masked
+    up = mrisr.upscale(volume, model="bicubic", axis=1)
+    assert up.shape == (32, 3, 40) and up.mask[:2, 1, :2].all() and up.mask.sum() == 4

@@ -85,7 +85,44 @@ def workspace(tmp_path_factory):
     from mrisr.core.model_files import save_model
 
     save_model(keras.Sequential([keras.Input((10,)), keras.layers.Dense(3)]), root / "dense.keras")
+    save_model(keras.Sequential([keras.Input((25, 30, 4)), keras.layers.UpSampling2D(2)]), root / "oblong.keras")
+    odd_files(root)
     return root
+
+
+def odd_files(root):
+    """The unusual inputs of the third round: each a clear line, never a traceback or a silent loss."""
+    import pydicom
+    from PIL import Image
+
+    from tests.conftest import dicom_dataset
+    from tests.test_dcm2niix import through_plane_file
+
+    def series(name):
+        folder = root / name
+        write_series(folder, np.random.default_rng(4).integers(0, 3000, size=(8, 8, 6)).astype(np.uint16))
+        return sorted(folder.iterdir())
+
+    series("series_garbage")[2].write_bytes(os.urandom(3000))  # a slice file that is not DICOM
+    files = series("series_garbage_unnamed")
+    files[-1].rename(files[-1].with_name("IM0006"))  # the last slab, under a name without a suffix
+    (files[-1].with_name("IM0006")).write_bytes(os.urandom(3000))
+    victim = series("series_thickness")[3]
+    dataset = pydicom.dcmread(victim)
+    dataset.SliceThickness = 5.0
+    dataset.save_as(victim)
+    legacy = dicom_dataset(np.zeros((8, 8), np.uint16), orientation=(1, 0, 0, 0, 1, 0), position=(0, 0, 0))
+    legacy.NumberOfFrames = 6
+    legacy.PixelData = np.zeros((6, 8, 8), np.uint16).tobytes()
+    legacy.save_as(root / "legacy_multiframe.dcm", enforce_file_format=True)
+    wide = dicom_dataset(np.zeros((8, 8), np.uint16))
+    wide.BitsAllocated, wide.BitsStored, wide.HighBit = 32, 32, 31
+    wide.PixelData = np.full((8, 8), 70000, np.uint32).tobytes()
+    wide.save_as(root / "uint32.dcm", enforce_file_format=True)
+    Image.new("L", (20000, 20000)).save(root / "huge.png")
+    pages = [Image.new("L", (16, 16), value) for value in (10, 200)]
+    pages[0].save(root / "pages.tif", save_all=True, append_images=pages[1:])
+    through_plane_file(root, 2)
 
 
 def broken_series(root):
@@ -208,6 +245,21 @@ CASES = [
     ("upscale", ["self", "4d.nii.gz", "o.nii.gz", "--volume-index", "0", "--steps", "0"], "--steps must be"),
     ("upscale", ["crc.keras", "volume.npy", "o.npy"], "cannot"),
     ("upscale", ["dense.keras", "volume.npy", "o.npy"], "not an image-to-image model"),
+    # the third round: unreadable slices are refused (a slab lost without a word before), disagreeing
+    # thicknesses, a legacy multi-frame file across slices, sizes and types no output can hold, a saved
+    # network given learning options
+    *[("upscale", [model, series, "o"], "cannot read") for model in ("bicubic", "self")
+      for series in ("series_garbage", "series_garbage_unnamed")],
+    ("upscale", ["self", "series_thickness", "o"], "has SliceThickness 5.0"),
+    ("upscale", ["self", "legacy_multiframe.dcm", "o.nii", "--scale", "2"], "without per-frame positions"),
+    ("upscale", ["bicubic", "legacy_multiframe.dcm", "o.nii"], "without per-frame positions"),
+    ("upscale", ["bicubic", "uint32.dcm", "o.dcm"], "writes DICOM pixels of 8 or 16 bits"),
+    ("upscale", ["bicubic", "huge.png", "o.png"], "memory"),
+    ("upscale", ["bicubic", "pages.tif", "o.tif"], "holds 2 pages"),
+    ("upscale", ["oblong.keras", "whole.npy", "o.npy"], "square crops only"),
+    *[("upscale", ["through_plane_x2.keras", "4d.nii.gz", "o.nii.gz", "--volume-index", "0", *option],
+       "network saved by 'self'") for option in (["--steps", "5"], ["--start", "scratch"], ["--profile", "gaussian"],
+                                                 ["--minutes", "3"], ["--slice-thickness", "2"])],
 ]
 
 

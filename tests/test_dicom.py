@@ -208,3 +208,65 @@ def test_a_single_dicom_image_with_geometry_has_an_affine():
     dataset = dicom_dataset(np.zeros((4, 6), np.uint16), (0.5, 0.6), orientation=OBLIQUE, position=(1, 2, 3),
                             thickness=5.0)
     assert dataset.SliceThickness == 5.0
+
+
+def test_a_legacy_multiframe_file_upscaled_in_plane_moves_its_first_pixel_too(tmp_path):
+    """Frames without per-frame geometry share one ImagePositionPatient: before, PixelSpacing was halved but
+    the position not moved (half a new pixel off); across slices it has no stack (before: '.npy volume')."""
+    import pydicom
+
+    from mrisr.scans.through_plane import make_plan
+
+    dataset = dicom_dataset(np.zeros((6, 5), np.uint16), (0.8, 0.7), orientation=OBLIQUE, position=(10, -5, 7))
+    dataset.NumberOfFrames = 4
+    dataset.PixelData = np.random.default_rng(7).integers(0, 3000, size=(4, 6, 5)).astype(np.uint16).tobytes()
+    dataset.save_as(tmp_path / "legacy.dcm", enforce_file_format=True)
+    scan = read_scan(tmp_path / "legacy.dcm")
+    assert scan.kind == "dicom-multiframe" and scan.data.shape == (6, 5, 4) and scan.affine is None
+    write_scan(scan, np.repeat(np.repeat(scan.data, 2, 0), 2, 1), tmp_path / "x2.dcm", (2, 2, 1), "x2")
+    written = pydicom.dcmread(tmp_path / "x2.dcm")
+    expected = np.array([10, -5, 7]) - 0.25 * 0.8 * np.array(OBLIQUE[3:]) - 0.25 * 0.7 * np.array(OBLIQUE[:3])
+    np.testing.assert_allclose(lps_positions([written])[0], expected, atol=1e-9)
+    with pytest.raises(UserError, match="multi-frame file without per-frame positions.*needs one stack"):
+        make_plan(scan, factor=2)
+
+
+def test_a_slice_without_the_128_byte_preamble_is_a_slice_of_the_series(tmp_path):
+    """Valid DICOM without the preamble exists (written by older systems): before, such a file was 'left
+    out' with a note, and its slab was lost."""
+    import pydicom
+
+    volume = np.random.default_rng(8).integers(0, 3000, size=(6, 5, 5)).astype(np.uint16)
+    write_series(tmp_path / "series", volume)
+    victim = series_files(tmp_path / "series")[2]
+    dataset = pydicom.dcmread(victim)
+    dataset.preamble = None
+    pydicom.dcmwrite(victim, dataset, enforce_file_format=False)
+    assert victim.read_bytes()[128:132] != b"DICM"
+    said = []
+    scan = read_scan(tmp_path / "series", say=said.append)
+    assert scan.data.shape == (6, 5, 5) and not said
+    np.testing.assert_array_equal(np.sort(scan.data.reshape(-1, 5), axis=1), np.sort(volume.reshape(-1, 5), axis=1))
+
+
+def test_what_cannot_be_written_is_refused_before_any_learning(tmp_path, monkeypatch):
+    """A series of 32-bit pixels asked back as DICOM: before, the error came from pydicom after the work."""
+    import pydicom
+
+    from mrisr.scans import through_plane
+    from mrisr.scans.upscale_file import upscale_file
+
+    write_series(tmp_path / "series", np.zeros((8, 8, 6), np.uint16), step=4.0)
+    for path in series_files(tmp_path / "series"):
+        dataset = pydicom.dcmread(path)
+        dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit = 32, 32, 31
+        dataset.PixelData = np.full((8, 8), 70000, np.uint32).tobytes()
+        dataset.save_as(path)
+
+    def no_learning(*arguments, **options):
+        raise AssertionError("learning started")
+
+    monkeypatch.setattr(through_plane, "train_network", no_learning)
+    with pytest.raises(UserError, match="uint32 pixels: this tool writes DICOM pixels of 8 or 16 bits"):
+        upscale_file("self", tmp_path / "series", tmp_path / "out", say=lambda line: None)
+    assert not (tmp_path / "out").exists()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mrisr.core.files import atomic_write, check_output_path, remove_stale_temporaries
+from mrisr.core.files import atomic_write, check_output_path, remove_stale_temporaries, temporary_path
 from mrisr.core.locks import RunLock
 from mrisr.errors import UserError
 
@@ -129,3 +129,55 @@ def test_a_stale_lock_is_taken_over_and_released(tmp_path, capsys):
         assert f"left by process {pid}, which is gone" in capsys.readouterr().out
         assert not stale.exists()
     assert not lock_path.exists()
+
+
+def test_a_library_that_wraps_a_full_disk_error_still_gives_the_files_name_and_no_traceback(tmp_path):
+    """pydicom re-raises a write's OSError with its tag and a whole traceback in the message; the command
+    prints the file and the reason only, and nothing is left."""
+    import pydicom
+
+    from mrisr.commands.cli import script_main
+    from mrisr.errors import describe_os_error
+
+    def wrapped(temporary):
+        with pydicom.tag.tag_in_exception(pydicom.tag.Tag(0x0029, 0x1020)):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError) as error:
+        atomic_write(tmp_path / "out.dcm", wrapped)
+    assert describe_os_error(error.value) == f"{tmp_path / 'out.dcm'}: no space left on the device (nothing was replaced)"
+    assert script_main(lambda argv: atomic_write(tmp_path / "out.dcm", wrapped))() == 2
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_checkpoint_cut_short_by_a_full_disk_leaves_the_last_whole_one(tmp_path, monkeypatch):
+    import keras
+
+    from mrisr.core import checkpoints
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    keeper = checkpoints.CheckpointKeeper(tmp_path / "checkpoint")
+    keeper.write({"model": model}, {"epoch": 1})
+    first = sorted(p.name for p in keeper.folder.iterdir())
+
+    def half_then_full(path, objects):
+        Path(path).write_bytes(b"half an npz")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoints, "save_variables", half_then_full)
+    with pytest.raises(OSError, match="No space left"):
+        keeper.write({"model": model}, {"epoch": 2})
+    assert sorted(p.name for p in keeper.folder.iterdir()) == first  # no half-written checkpoint beside it
+    assert keeper.read({"model": model}) == {"epoch": 1, "checkpoint": first[0]}
+
+
+def test_a_long_output_name_gets_a_temporary_name_that_fits(tmp_path):
+    """A valid name of 240 bytes: its temporary (the name plus a mark, the process and a suffix) would pass
+    255 bytes, so a long name's temporary carries its start and a hash instead; stale ones are still found."""
+    target = tmp_path / ("scan_" + "é" * 110 + "x.nii.gz")
+    assert len(target.name.encode()) > 200
+    atomic_write(target, lambda temporary: Path(temporary).write_bytes(b"data"))
+    assert target.read_bytes() == b"data" and sorted(tmp_path.iterdir()) == [target]
+    live = temporary_path(target)
+    live.rename(str(live).replace(f".tmp-{os.getpid()}-", f".tmp-{dead_pid()}-"))  # as a killed run leaves it
+    assert remove_stale_temporaries(target) == 1 and sorted(tmp_path.iterdir()) == [target]

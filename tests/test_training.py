@@ -96,6 +96,19 @@ def test_interrupted_run_resumes_from_its_checkpoint(tiny_crops, tmp_path, monke
     assert (tmp_path / "CNN_MSE_model.keras").is_file() and not checkpoint.exists()
 
 
+def test_resume_from_a_truncated_checkpoint_is_one_line(tiny_crops, tmp_path, monkeypatch):
+    """Before, --resume from a checkpoint cut short (a full disk, a copy stopped half way) gave zipfile's
+    BadZipFile traceback."""
+    from mrisr.errors import UserError
+
+    crops, split = crops_and_split(tiny_crops)
+    interrupted_run(crops, split, tmp_path, monkeypatch)
+    variables = next((tmp_path / "CNN_MSE_model_checkpoint").glob("ckpt-*/variables.npz"))
+    variables.write_bytes(variables.read_bytes()[:len(variables.read_bytes()) // 2])
+    with pytest.raises(UserError, match="truncated or corrupt file; start afresh with --overwrite"):
+        train_cnn(crops, split, settings(epochs=4), tmp_path, resume=True, verbose=0)
+
+
 def test_resume_without_checkpoint_is_a_user_error(tiny_crops, tmp_path):
     from mrisr.errors import UserError
 

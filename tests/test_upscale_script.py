@@ -54,3 +54,37 @@ def test_bad_input_model_or_output_exit_2_with_one_line(espcn_file, tmp_path, ca
         code, out, err = run_script("upscale", argv, capsys)
         assert code == 2 and message in err and "Traceback" not in err
         assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("kind", ["series", "enhanced"])
+def test_a_full_disk_while_writing_dicom_is_one_line_and_leaves_nothing(tmp_path, kind, monkeypatch, capsys):
+    """pydicom re-raises a write's 'No space left on device' with its tag and a traceback in the message:
+    before, that traceback was the command's error line."""
+    import errno
+    import io
+
+    import pydicom
+
+    from tests.conftest import write_multiframe, write_series
+
+    volume = np.random.default_rng(2).integers(0, 3000, size=(8, 8, 5)).astype(np.uint16)
+    source = tmp_path / ("series" if kind == "series" else "enhanced.dcm")
+    if kind == "series":
+        write_series(source, volume)
+    else:
+        write_multiframe(source, volume, [0, 1, 2, 3, 4])
+    output = tmp_path / ("out" if kind == "series" else "out.dcm")
+    writes = {"to files": 0}
+    original = pydicom.filewriter.write_data_element
+
+    def disk_fills(fp, element, *arguments, **options):
+        if not isinstance(getattr(fp, "parent", None), io.BytesIO):  # the check before the work writes to memory
+            writes["to files"] += 1
+            if writes["to files"] > 20:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return original(fp, element, *arguments, **options)
+
+    monkeypatch.setattr(pydicom.filewriter, "write_data_element", disk_fills)
+    code, out, err = run_script("upscale", ["bicubic", str(source), str(output), "--scale", "2", "--quiet"], capsys)
+    assert code == 2 and err == f"error: {output}: no space left on the device (nothing was replaced)\n", err
+    assert sorted(path.name for path in tmp_path.iterdir()) == [source.name]

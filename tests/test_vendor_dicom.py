@@ -125,10 +125,10 @@ def test_a_siemens_mosaic_is_read_as_its_volume_and_each_slice_upscaled_alone(tm
         write_scan(scan, np.repeat(scan.data, 2, axis=2), tmp_path / "thin.dcm", (1, 1, 2), "x2")
 
 
-def siemens_series(mosaic, folder, descending=True):
+def siemens_series(mosaic, folder, descending=True, peak=None):
     """A Siemens 2-D series of classic files, one per slice of a real mosaic: each the mosaic's header with
-    its slice's pixels and position, its CSA header numbering the slices as acquired (ProtocolSliceNumber,
-    from the top when `descending`, with InstanceNumber)."""
+    its slice's pixels (scaled to reach `peak` where given) and position, its CSA header numbering the
+    slices as acquired (ProtocolSliceNumber, from the top when `descending`, with InstanceNumber)."""
     import pydicom
     from pydicom.valuerep import format_number_as_ds
 
@@ -137,6 +137,7 @@ def siemens_series(mosaic, folder, descending=True):
     folder.mkdir()
     source, scan = pydicom.dcmread(mosaic), read_scan(mosaic)
     series, count = pydicom.uid.generate_uid(), scan.data.shape[2]
+    volume = scan.data if peak is None else np.rint(scan.data * (peak / scan.data.max())).astype(scan.data.dtype)
     for k in range(count):
         dataset = copy.deepcopy(source)
         dataset.ImageType = [value for value in source.ImageType if value != "MOSAIC"]
@@ -152,7 +153,7 @@ def siemens_series(mosaic, folder, descending=True):
                                                           "SlicePosition_PCS": list(position)})
         for offset in (0x0A, 0x15, 0x29):  # the mosaic's slice count, position and slice times
             del dataset[vendors.private(dataset, 0x0019, vendors.SIEMENS_MR, offset).tag]
-        dataset.set_pixel_data(np.ascontiguousarray(scan.data[:, :, k]), "MONOCHROME2", int(dataset.BitsStored),
+        dataset.set_pixel_data(np.ascontiguousarray(volume[:, :, k]), "MONOCHROME2", int(dataset.BitsStored),
                                generate_instance_uid=False)
         dataset.save_as(folder / f"{number:04d}.dcm", enforce_file_format=True)
     return folder
@@ -256,3 +257,79 @@ def test_a_three_plane_localiser_is_upscaled_each_plane_in_its_place(tmp_path):
         np.testing.assert_allclose(moved, -0.25 * (spacing[0] * orientation[3:] + spacing[1] * orientation[:3]),
                                    atol=1e-5)
     assert not dciodvfy_errors(tmp_path / "x2.dcm") - dciodvfy_errors(source)
+
+
+def test_a_12_bit_series_made_finer_keeps_its_values_inside_12_bits(tmp_path):
+    """A Siemens 2-D series of 12-bit slices reaching 4095 (heudiconv's EPI slices, scaled to the 12-bit
+    top): before, thin values above 4095 were kept (clipped to uint16 only), and pydicom refused to write
+    them after all the learning; nothing was written, exit 1."""
+    import pydicom
+
+    from tests.test_dcm2niix import through_plane_file
+
+    source = siemens_series(vendor_file("axasc35.dcm"), tmp_path / "series", peak=4095)
+    assert read_scan(source).data.max() == 4095 and read_scan(source).value_range == (0, 4095)
+    upscale_file(through_plane_file(tmp_path, 2), source, tmp_path / "thin", self_ensemble=False, say=quiet)
+    written = [pydicom.dcmread(path) for path in sorted((tmp_path / "thin").iterdir())]
+    values = np.stack([dataset.pixel_array for dataset in written])
+    assert len(written) == 70 and values.max() == 4095 and int(written[0].BitsStored) == 12
+    assert [int(d.LargestImagePixelValue) for d in written] == [int(d.pixel_array.max()) for d in written]
+
+
+def test_in_plane_the_vendors_slice_location_and_numbering_stay_and_the_pixel_statistics_follow(tmp_path):
+    """heudiconv's Siemens phantom: before, SliceLocation was recomputed (it is the vendor's to define;
+    nothing moved along the slice) and LargestImagePixelValue kept the source's value."""
+    import pydicom
+
+    source = vendor_file("phantom.dcm")
+    upscale_file("bicubic", source, tmp_path / "x2.dcm", scale=2, say=quiet)
+    before, after = pydicom.dcmread(source), pydicom.dcmread(tmp_path / "x2.dcm")
+    assert after.SliceLocation == before.SliceLocation and after.InstanceNumber == before.InstanceNumber
+    assert int(after.LargestImagePixelValue) == int(after.pixel_array.max())
+    assert int(after.SmallestImagePixelValue) == int(after.pixel_array.min())
+
+
+def test_positions_and_spacings_are_written_to_sixteen_characters(tmp_path):
+    """Before, six decimals: the far corner of a 2048-pixel row 1.5 micrometres off."""
+    import pydicom
+
+    from tests.conftest import OBLIQUE, write_dicom
+
+    spacing = (0.123456789012, 0.0987654321098)
+    source = write_dicom(tmp_path / "fine.dcm", np.zeros((1024, 1024), np.uint16), spacing, orientation=OBLIQUE,
+                         position=(-101.234567890123, 33.3333333333333, 7.77777777777777))
+    scan = read_scan(source)
+    write_scan(scan, np.zeros((2048, 2048), np.uint16), tmp_path / "x2.dcm", (2, 2), "x2")
+    again = read_scan(tmp_path / "x2.dcm")
+    corner = np.array([2047, 2047, 0, 1])
+    assert np.abs(again.affine @ corner - tiling_affine(scan.affine, (2, 2, 1)) @ corner).max() < 1e-6  # mm
+    assert all(len(str(value)) <= 16 for value in pydicom.dcmread(tmp_path / "x2.dcm").PixelSpacing)
+
+
+def test_a_dicom_series_is_made_finer_along_its_own_slices_without_an_axis(tmp_path):
+    """A series whose slices are 3.6 mm apart with 3.25 mm pixels: before, 'nearly isotropic: give --axis',
+    though DICOM says which axis its slices run along; only the factor is missing."""
+    from mrisr.errors import UserError
+    from mrisr.scans.through_plane import make_plan
+
+    scan = read_scan(siemens_series(vendor_file("axasc35.dcm"), tmp_path / "series"))
+    with pytest.raises(UserError, match="only 1.11 times the in-plane pixel size: give --scale"):
+        make_plan(scan)
+    plan = make_plan(scan, factor=2)
+    assert plan.axis == 2 and plan.profile.factor == 2
+
+
+def test_a_missing_decoder_is_named_not_called_a_corrupt_file(tmp_path):
+    """pydicom-data's enhanced MR in JPEG-LS: without a JPEG-LS decoder installed, before, 'a truncated or
+    corrupt file'."""
+    import importlib.util
+
+    from mrisr.errors import UserError
+
+    source = vendor_file("emri_small_jpeg_ls_lossless.dcm")
+    if any(importlib.util.find_spec(name) for name in ("gdcm", "jpeg_ls", "libjpeg")):
+        pytest.skip("a JPEG-LS decoder is installed here")
+    with pytest.raises(UserError, match="compressed as JPEG-LS Lossless Image Compression and no decoder .*"
+                                        "mrisr\\[dicom\\]") as error:
+        read_scan(source)
+    assert "corrupt" not in str(error.value)

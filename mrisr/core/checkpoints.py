@@ -3,10 +3,12 @@
 
 import contextlib
 import os
+import shutil
 import tempfile
+import zipfile
 from pathlib import Path
 
-from mrisr.core.files import load_json, remove_stale_temporaries, save_json
+from mrisr.core.files import load_json, remove_stale_temporaries, save_json, writing
 from mrisr.core.model_files import keras_to_numpy
 from mrisr.errors import UserError
 
@@ -27,8 +29,13 @@ def load_variables(path, objects):
     that every one is there with its shape (UserError otherwise)."""
     import numpy as np
 
-    with np.load(path) as saved:
+    try:
+        saved = np.load(path)
         keys = set(saved.files)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise UserError(f"the checkpoint {path} cannot be read ({str(error).splitlines()[0][:100]}): a truncated or "
+                        "corrupt file; start afresh with --overwrite") from None
+    with saved:
         for name, owner in objects.items():
             variables = owner.variables
             wanted = {f"{name}/{index:05d}" for index in range(len(variables))}
@@ -37,7 +44,11 @@ def load_variables(path, objects):
                 raise UserError(f"the checkpoint {path} holds {len(present)} variables for {name}, not "
                                 f"{len(variables)}: it was made by another model")
             for index, variable in enumerate(variables):
-                value = saved[f"{name}/{index:05d}"]
+                try:
+                    value = saved[f"{name}/{index:05d}"]
+                except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+                    raise UserError(f"the checkpoint {path} cannot be read ({str(error).splitlines()[0][:100]}): a "
+                                    "truncated or corrupt file; start afresh with --overwrite") from None
                 if tuple(value.shape) != tuple(variable.shape):
                     raise UserError(f"the checkpoint {path} does not fit {name} (variable {variable.path}: "
                                     f"{value.shape} saved, {tuple(variable.shape)} expected)")
@@ -64,14 +75,17 @@ class CheckpointKeeper:
         return self.state_path.is_file()
 
     def write(self, objects, state):
-        import shutil
-
         self.folder.mkdir(parents=True, exist_ok=True)
         previous = load_json(self.state_path)["checkpoint"] if self.exists() else None
         self.count += 1
         name = Path(tempfile.mkdtemp(prefix=f"ckpt-{os.getpid()}-{self.count}-", dir=self.folder)).name
-        save_variables(self.folder / name / "variables.npz", objects)
-        save_json(self.state_path, {**state, "checkpoint": name})
+        try:
+            with writing(self.folder / name / "variables.npz"):
+                save_variables(self.folder / name / "variables.npz", objects)
+            save_json(self.state_path, {**state, "checkpoint": name})
+        except BaseException:  # a full disk, an interrupt: no half-written checkpoint is left behind
+            shutil.rmtree(self.folder / name, ignore_errors=True)
+            raise
         if previous and previous != name:
             shutil.rmtree(self.folder / previous, ignore_errors=True)
 
@@ -93,8 +107,6 @@ class CheckpointKeeper:
     def remove_partial(self):
         """Remove checkpoint sub-folders that state.json does not point at (a write cut short by a
         kill or an interrupt), and stale temporary files. Only the run holding the lock calls this."""
-        import shutil
-
         if not self.folder.is_dir():
             return
         current = None
@@ -119,6 +131,4 @@ class CheckpointKeeper:
             raise
 
     def remove(self):
-        import shutil
-
         shutil.rmtree(self.folder, ignore_errors=True)

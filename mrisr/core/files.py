@@ -3,8 +3,10 @@ the checks on an output path before any work."""
 
 import contextlib
 import glob
+import hashlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -32,17 +34,26 @@ def pid_alive(pid):
     return True
 
 
+def temporary_stem(path):
+    """The part of a temporary's name that names its target: the target's name, or for a long one (a
+    temporary name must fit in 255 bytes too) its first 60 bytes and a hash of the whole."""
+    name = Path(path).name
+    encoded = name.encode()
+    if len(encoded) <= 120:
+        return name
+    return encoded[:60].decode(errors="ignore") + "~" + hashlib.sha256(encoded).hexdigest()[:16]
+
+
 def remove_stale_temporaries(path):
     """Remove the temporary files (or folders) that a killed writer of `path` left beside it:
     `.NAME.tmp-PID-*` whose process is gone. Returns how many were removed."""
-    import shutil
-
     path = Path(path)
     removed = 0
     if not path.parent.is_dir():
         return 0
-    for candidate in path.parent.glob(f".{glob.escape(path.name)}{TEMPORARY_MARK}*"):
-        pid_text = candidate.name[len(path.name) + 1 + len(TEMPORARY_MARK):].split("-", 1)[0]
+    stem = temporary_stem(path)
+    for candidate in path.parent.glob(f".{glob.escape(stem)}{TEMPORARY_MARK}*"):
+        pid_text = candidate.name[len(stem) + 1 + len(TEMPORARY_MARK):].split("-", 1)[0]
         if pid_text.isdigit() and not pid_alive(int(pid_text)):
             if candidate.is_dir() and not candidate.is_symlink():
                 shutil.rmtree(candidate, ignore_errors=True)
@@ -56,12 +67,27 @@ def remove_stale_temporaries(path):
 def temporary_path(path, folder=False):
     """A new temporary file (or folder) beside `path`, named for it and this process, same suffix."""
     path = Path(path)
-    prefix = f".{path.name}{TEMPORARY_MARK}{os.getpid()}-"
+    prefix = f".{temporary_stem(path)}{TEMPORARY_MARK}{os.getpid()}-"
     if folder:
         return Path(tempfile.mkdtemp(prefix=prefix, dir=path.parent))
     handle, temporary = tempfile.mkstemp(prefix=prefix, suffix=full_suffix(path), dir=path.parent)
     os.close(handle)
     return Path(temporary)
+
+
+@contextlib.contextmanager
+def writing(path):
+    """Any OSError raised while writing `path` becomes one naming it, with the errno and words of its first
+    cause (a library may wrap the error in one of its own whose message holds a traceback, as pydicom does)."""
+    try:
+        yield
+    except OSError as error:
+        cause = error
+        while isinstance(cause.__cause__, OSError):
+            cause = cause.__cause__
+        if cause.errno is None:
+            raise
+        raise OSError(cause.errno, cause.strerror or os.strerror(cause.errno), str(path)) from None
 
 
 def atomic_write(path, write):
@@ -78,7 +104,8 @@ def atomic_write(path, write):
     remove_stale_temporaries(path)
     temporary = temporary_path(path)
     try:
-        write(str(temporary))
+        with writing(path):
+            write(str(temporary))
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes files private; give them the usual mode

@@ -31,8 +31,7 @@ def upscale_file(model, input_path, output_path, axis=None, scale=None, tile=192
     _check_number("slice thickness", slice_thickness, 0, float("inf"), "a finite number above 0", exclusive_low=True)
     _check_number("steps", steps, 1, 10 ** 7, "a whole number from 1 to 10000000", whole=True)
     _check_number("volume index", volume_index, 0, float("inf"), "a whole number from 0", whole=True)
-    if axis is not None and (isinstance(axis, bool) or axis not in (0, 1, 2)):
-        raise UserError(f"the axis must be 0, 1 or 2, not {axis!r}")
+    _check_number("axis", axis, 0, 2, "0, 1 or 2", whole=True)
     if profile is not None and profile not in PROFILES:
         raise UserError(f"the slice profile must be one of {', '.join(PROFILES)}, not {profile!r}")
     if start is not None and start not in STARTS:

@@ -198,6 +198,9 @@ def load_upscaler(model_spec, scale=None, tile=192, precision="float32", say=pri
             raise UserError(f"{model_spec} is not an image-to-image model this tool can upscale with")
         if shape_out[1] is None or shape_in[-1] not in (3, 4) or shape_out[1] <= shape_in[1]:
             raise UserError(f"{model_spec} does not make larger RGB(A) images from RGB(A) crops: it cannot upscale")
+        if shape_in[1] != shape_in[2] or shape_out[1] != shape_out[2]:
+            raise UserError(f"{model_spec} maps {shape_in[1]}x{shape_in[2]} crops to {shape_out[1]}x{shape_out[2]}: "
+                            "this tool tiles images with square crops only")
 
         def make(policy):
             return FixedSizeUpscaler(mixed_copy(model, policy), name)

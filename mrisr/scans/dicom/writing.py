@@ -20,7 +20,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import generate_uid
 from pydicom.valuerep import format_number_as_ds
 
-from mrisr.core.files import remove_stale_temporaries, temporary_path
+from mrisr.core.files import remove_stale_temporaries, temporary_path, writing
 from mrisr.errors import UserError
 from mrisr.scans.dicom import derived, vendors
 from mrisr.scans.dicom.datasets import numbers
@@ -229,8 +229,9 @@ def write_dicom_series(scan, data, folder, factors, description, say=print):
     remove_stale_temporaries(folder)
     staging = temporary_path(folder, folder=True)
     try:
-        for k, dataset in enumerate(series_datasets(scan, data, factors, description, say, generate_uid())):
-            dataset.save_as(staging / f"slice_{k + 1:04d}.dcm", enforce_file_format=True)
+        with writing(folder):
+            for k, dataset in enumerate(series_datasets(scan, data, factors, description, say, generate_uid())):
+                dataset.save_as(staging / f"slice_{k + 1:04d}.dcm", enforce_file_format=True)
         if folder.exists():
             folder.rmdir()  # empty (checked before)
         os.replace(staging, folder)
