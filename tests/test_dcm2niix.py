@@ -7,8 +7,15 @@ import numpy as np
 import pytest
 
 from mrisr.scans.upscale_file import upscale_file
-from tests.conftest import (DOUBLE_OBLIQUE, OBLIQUE, dcm2niix_images, needs_dcm2niix, write_dicom, write_multiframe,
-                            write_series)
+from tests.conftest import (
+    DOUBLE_OBLIQUE,
+    OBLIQUE,
+    dcm2niix_images,
+    needs_dcm2niix,
+    write_dicom,
+    write_multiframe,
+    write_series,
+)
 
 pytestmark = needs_dcm2niix
 

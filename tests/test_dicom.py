@@ -270,3 +270,29 @@ def test_what_cannot_be_written_is_refused_before_any_learning(tmp_path, monkeyp
     with pytest.raises(UserError, match="uint32 pixels: this tool writes DICOM pixels of 8 or 16 bits"):
         upscale_file("self", tmp_path / "series", tmp_path / "out", say=lambda line: None)
     assert not (tmp_path / "out").exists()
+
+
+def test_empty_or_odd_optional_numbers_are_handled_or_refused_in_one_line(tmp_path):
+    """Empty SliceThickness and SpacingBetweenSlices are legal (absent); ImagerPixelSpacing without
+    PixelSpacing is divided like it; a negative or textual PixelSpacing is refused in one line."""
+    import pydicom
+
+    dataset = dicom_dataset(np.zeros((6, 5), np.uint16), (0.8, 0.7), orientation=OBLIQUE, position=(1, 2, 3))
+    dataset.SliceThickness, dataset.SpacingBetweenSlices = "", ""
+    dataset.save_as(tmp_path / "empty.dcm", enforce_file_format=True)
+    scan = read_scan(tmp_path / "empty.dcm")
+    assert scan.thickness is None and scan.spacing == pytest.approx((0.8, 0.7))
+    assert np.linalg.norm(scan.affine[:3, 2]) == pytest.approx(1.0)  # a slice of no known depth: 1 mm
+    del dataset.PixelSpacing
+    dataset.ImagerPixelSpacing = [0.8, 0.7]
+    dataset.save_as(tmp_path / "imager.dcm", enforce_file_format=True)
+    scan = read_scan(tmp_path / "imager.dcm")
+    assert scan.affine is None  # no spacing in the patient: no place in space
+    write_scan(scan, np.zeros((12, 10), np.uint16), tmp_path / "imager_x2.dcm", (2, 2), "x2")
+    assert [float(v) for v in pydicom.dcmread(tmp_path / "imager_x2.dcm").ImagerPixelSpacing] == [0.4, 0.35]
+    for name, value, message in (("negative", b"-0.8\\0.7", "must be above 0"), ("text", b"a\\b     ", "not 2 number")):
+        path = write_dicom(tmp_path / f"{name}.dcm", np.zeros((6, 5), np.uint16), (0.8, 0.7), orientation=OBLIQUE,
+                           position=(1, 2, 3))
+        path.write_bytes(path.read_bytes().replace(b"0.8\\0.7 ", value))  # pydicom itself refuses to write these
+        with pytest.raises(UserError, match=f"{name}.dcm: PixelSpacing is .*{message}"):
+            read_scan(path)

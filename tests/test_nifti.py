@@ -44,7 +44,8 @@ def test_the_codes_stay_what_they_were_and_nifti2_stays_nifti2(tmp_path):
     upscale_file("bicubic", nibabel_file("example_nifti2.nii.gz"), tmp_path / "two.nii.gz", scale=2, volume_index=1,
                  say=quiet)
     assert isinstance(nibabel.load(tmp_path / "two.nii.gz"), nibabel.Nifti2Image)
-    assert isinstance(mrisr.upscale(nibabel.load(nibabel_file("standard.nii.gz")), model="bicubic"), nibabel.Nifti1Image)
+    standard = nibabel.load(nibabel_file("standard.nii.gz"))
+    assert isinstance(mrisr.upscale(standard, model="bicubic"), nibabel.Nifti1Image)
 
 
 def test_a_volume_without_a_world_space_stays_without_one(tmp_path):

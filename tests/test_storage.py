@@ -145,7 +145,8 @@ def test_a_library_that_wraps_a_full_disk_error_still_gives_the_files_name_and_n
 
     with pytest.raises(OSError) as error:
         atomic_write(tmp_path / "out.dcm", wrapped)
-    assert describe_os_error(error.value) == f"{tmp_path / 'out.dcm'}: no space left on the device (nothing was replaced)"
+    assert describe_os_error(error.value) == \
+        f"{tmp_path / 'out.dcm'}: no space left on the device (nothing was replaced)"
     assert script_main(lambda argv: atomic_write(tmp_path / "out.dcm", wrapped))() == 2
     assert list(tmp_path.iterdir()) == []
 

@@ -8,6 +8,7 @@ import copy
 import numpy as np
 import pytest
 
+from mrisr.errors import UserError
 from mrisr.scans.geometry import dicom_fields, tiling_affine
 from mrisr.scans.scan import read_scan, write_scan
 from mrisr.scans.upscale_file import upscale_file
@@ -57,7 +58,8 @@ def assert_private_copies_moved_with_the_frames(before, after, depth):
 
     for old, new in zip(before.PerFrameFunctionalGroupsSequence, after.PerFrameFunctionalGroupsSequence[::depth]):
         moved = position(new.PlanePositionSequence[0]) - position(old.PlanePositionSequence[0])
-        np.testing.assert_allclose(position(new[0x2005, 0x140F][0]) - position(old[0x2005, 0x140F][0]), moved, atol=1e-5)
+        mirror_moved = position(new[0x2005, 0x140F][0]) - position(old[0x2005, 0x140F][0])
+        np.testing.assert_allclose(mirror_moved, moved, atol=1e-5)
         assert [float(v) for v in new[0x2005, 0x140F][0].PixelSpacing] == \
             [float(v) for v in new.PixelMeasuresSequence[0].PixelSpacing]
 
@@ -74,7 +76,8 @@ def test_a_philips_enhanced_file_made_finer_across_slices_is_one_volume_of_twice
     assert not warnings, warnings
     assert_tiles(only_image(before), only_image(after), (1, 1, 2))
     written = pydicom.dcmread(tmp_path / "thin.dcm")
-    numbers = [int(frame[0x2005, 0x140F][0][0x2001, 0x100A].value) for frame in written.PerFrameFunctionalGroupsSequence]
+    numbers = [int(frame[0x2005, 0x140F][0][0x2001, 0x100A].value)
+               for frame in written.PerFrameFunctionalGroupsSequence]
     assert numbers == list(range(1, 353)) and int(written[0x2001, 0x1018].value) == 352
     assert_private_copies_moved_with_the_frames(pydicom.dcmread(source), written, 2)
     assert not dciodvfy_errors(tmp_path / "thin.dcm") - dciodvfy_errors(source)
@@ -102,7 +105,9 @@ def test_a_siemens_mosaic_is_read_as_its_volume_and_each_slice_upscaled_alone(tm
     """heudiconv's Siemens EPI mosaic (35 slices of 64x64 in one 384x384 image): before, upscaled as one
     picture, a single 768x768 slice 746 mm off, its tiles bleeding into each other."""
     import nibabel
+    import pydicom
 
+    from mrisr.scans.dicom import siemens_csa, vendors
     from mrisr.scans.upscaling import BicubicUpscaler, upscale_pixels
 
     source = vendor_file("axasc35.dcm")
@@ -118,10 +123,16 @@ def test_a_siemens_mosaic_is_read_as_its_volume_and_each_slice_upscaled_alone(tm
     assert ours.shape == (128, 128, 35)
     np.testing.assert_allclose(nibabel.as_closest_canonical(ours).affine,
                                nibabel.as_closest_canonical(only_image(after)).affine, atol=1e-3)
+    written = pydicom.dcmread(tmp_path / "x2.dcm")  # Siemens's two copies of the position moved with it
+    position = [float(v) for v in written.ImagePositionPatient]
+    csa = vendors.private(written, 0x0029, vendors.SIEMENS_CSA, 0x10).value
+    assert siemens_csa.item_numbers(csa, "SlicePosition_PCS") == pytest.approx(position, abs=1e-6)
+    assert [float(v) for v in vendors.private(written, 0x0019, vendors.SIEMENS_MR, 0x15).value] == \
+        pytest.approx(position, abs=1e-6)
     alone = upscale_pixels(BicubicUpscaler(2), scan.data[:, :, 17:18].transpose(2, 0, 1))[0].astype(float)
     difference = np.abs(np.asarray(ours.dataobj)[:, :, 17] - alone)  # before: 4.2% of the range at the tiles' edges
     assert difference.max() <= 0.005 * np.ptp(scan.data)  # no other tile in it (the rest: the volume's own range)
-    with pytest.raises(Exception, match="cannot stay a mosaic"):
+    with pytest.raises(UserError, match="cannot stay a mosaic"):
         write_scan(scan, np.repeat(scan.data, 2, axis=2), tmp_path / "thin.dcm", (1, 1, 2), "x2")
 
 
@@ -241,7 +252,6 @@ def test_a_three_plane_localiser_is_upscaled_each_plane_in_its_place(tmp_path):
     """heudiconv's Siemens enhanced localiser: three frames in three orientations (before, refused)."""
     import pydicom
 
-    from mrisr.errors import UserError
 
     source = vendor_file("siemens_localiser.dcm")
     upscale_file("bicubic", source, tmp_path / "x2.dcm", scale=2, say=quiet)
@@ -309,7 +319,6 @@ def test_positions_and_spacings_are_written_to_sixteen_characters(tmp_path):
 def test_a_dicom_series_is_made_finer_along_its_own_slices_without_an_axis(tmp_path):
     """A series whose slices are 3.6 mm apart with 3.25 mm pixels: before, 'nearly isotropic: give --axis',
     though DICOM says which axis its slices run along; only the factor is missing."""
-    from mrisr.errors import UserError
     from mrisr.scans.through_plane import make_plan
 
     scan = read_scan(siemens_series(vendor_file("axasc35.dcm"), tmp_path / "series"))
@@ -324,7 +333,6 @@ def test_a_missing_decoder_is_named_not_called_a_corrupt_file(tmp_path):
     corrupt file'."""
     import importlib.util
 
-    from mrisr.errors import UserError
 
     source = vendor_file("emri_small_jpeg_ls_lossless.dcm")
     if any(importlib.util.find_spec(name) for name in ("gdcm", "jpeg_ls", "libjpeg")):

@@ -598,7 +598,10 @@ def upscale_volume(volume, plan, recipe=None, minutes=10.0, model=None, precisio
     (`self_ensemble`: to four flips of the volume, averaged): returns (thin data in the volume's data type,
     model, TrainingReport or None, count of non-finite input values). When the
     network does not beat the cubic spline on held-out slices, the output blends toward the spline
-    (said in a line, as are too few steps)."""
+    (said in a line, as are too few steps, and a volume much smoother across its slices than in-plane,
+    which the held-out check cannot see: premise.py)."""
+    from mrisr.scans.premise import detail_ratio, say_premise
+
     volume01, low, span = normalise(volume.data)
     report = None
     if model is None:
@@ -606,6 +609,7 @@ def upscale_volume(volume, plan, recipe=None, minutes=10.0, model=None, precisio
         model, report = train_network(volume01, plan.axis, plan.profile, recipe, minutes, plan.pitch_ratios, seed,
                                       precision, progress, say, start_path)
         say_quality(report, say)
+    say_premise(detail_ratio(volume01, plan.axis, plan.profile, plan.pitch_ratios), say)
     result = thin_output(model, volume01, plan.axis, plan.profile.factor, low, span, volume.data.dtype,
                          1.0 if report is None else report.blend_weight, self_ensemble, progress, output_bounds(volume),
                          plan.profile.projection())

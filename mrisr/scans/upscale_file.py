@@ -8,7 +8,6 @@ from pathlib import Path
 
 from mrisr.errors import UserError
 
-
 LEARNING = ("steps", "minutes", "start", "profile", "slice_thickness", "save_model")
 
 
@@ -151,10 +150,10 @@ def across_slices(model_name, input_path, output_path, axis=None, scale=None, sl
                   steps=None, minutes=10.0, save_model_path=None, volume_index=None, precision="auto",
                   self_ensemble=True, progress=True, say=print, start="pretrained"):
     """Make the slices of a thick-slice volume finer (through_plane.py) and write it as the output asks."""
+    from mrisr import __version__
     from mrisr.core.files import check_output_path
     from mrisr.core.model_files import save_model
     from mrisr.nets.loading import load_model
-    from mrisr import __version__
     from mrisr.scans.scan import check_output, output_kind, read_scan, write_scan
     from mrisr.scans.through_plane import Recipe, make_plan, upscale_volume
     from mrisr.scans.upscaling import check_memory

@@ -73,9 +73,9 @@ def pixels_of(dataset, path):
     except Exception as error:  # pydicom and its decoders raise many types
         if "missing dependencies" in str(error) or "no pixel data handler" in str(error).lower():
             syntax = dataset.file_meta.TransferSyntaxUID
-            raise UserError(f"{path}: its pixels are compressed as {getattr(syntax, 'name', syntax)} and no decoder for "
-                            "that is installed here: pip install \"mrisr[dicom]\" (python-gdcm), or convert the file to "
-                            "uncompressed DICOM first (gdcmconv --raw, or dcmdjpeg / dcmdjpls)") from None
+            raise UserError(f"{path}: its pixels are compressed as {getattr(syntax, 'name', syntax)} and no decoder "
+                            "for that is installed here: pip install \"mrisr[dicom]\" (python-gdcm), or convert the "
+                            "file to uncompressed DICOM first (gdcmconv --raw, or dcmdjpeg / dcmdjpls)") from None
         raise UserError(f"{path}: its pixel data cannot be read ({first_line(error)}): a truncated or corrupt "
                         "file") from None
 

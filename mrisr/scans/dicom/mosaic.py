@@ -7,7 +7,6 @@ whole mosaic as one image, so the first slice's first pixel lies (mosaic size - 
 further along each in-plane direction."""
 
 import math
-
 import warnings
 
 import numpy as np
@@ -58,8 +57,8 @@ def read_mosaic(dataset, path, count):
     tiles = side(count)  # the tiles' size rounded down where the image does not split evenly, as dcm2niix does
     mosaic = pixels_of(dataset, path)
     rows, columns = dataset.Rows // tiles, dataset.Columns // tiles
-    volume = np.stack([mosaic[(k // tiles) * rows:(k // tiles + 1) * rows, (k % tiles) * columns:(k % tiles + 1) * columns]
-                       for k in range(count)], axis=-1)
+    volume = np.stack([mosaic[(k // tiles) * rows:(k // tiles + 1) * rows,
+                              (k % tiles) * columns:(k % tiles + 1) * columns] for k in range(count)], axis=-1)
     orientation = numbers(dataset, "ImageOrientationPatient", 6, where)
     position = numbers(dataset, "ImagePositionPatient", 3, where)
     spacing = numbers(dataset, "PixelSpacing", 2, where, positive=True)

@@ -64,7 +64,9 @@ def _sequence(element):
 
 def move_slice_position(dataset, old_position, new_position):
     """Siemens's copies of a slice's position (SlicePosition_PCS in the CSA image header and in
-    (0019,1015)), where they equal `old_position`, moved to `new_position` (LPS mm)."""
+    (0019,1015)), where they equal `old_position` (None: no position to match), moved to `new_position`."""
+    if old_position is None:
+        return
     old_position = np.asarray(old_position, dtype=float)
     copy = private(dataset, 0x0019, SIEMENS_MR, 0x15)
     if copy is not None and _equals(copy.value, old_position):

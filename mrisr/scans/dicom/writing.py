@@ -39,18 +39,26 @@ def ds(values):
 def _place_in_plane(holder, factors, orientation=None, spacing=None):
     """In-plane: each spacing attribute of `holder` divided by the factors, its first pixel moved so
     that the new pixels tile the old ones (orientation and spacing: its own unless given)."""
-    where = "the output"
+    where = "the source"
     orientation = orientation if orientation is not None else numbers(holder, "ImageOrientationPatient", 6, where)
     spacing = spacing if spacing is not None else numbers(holder, "PixelSpacing", 2, where)
-    for keyword in SPACINGS:
-        values = numbers(holder, keyword, 2, where)
-        if values is not None:
-            setattr(holder, keyword, ds(values / np.asarray(factors[:2], dtype=float)))
+    _divide_spacings(holder, factors)
     position = numbers(holder, "ImagePositionPatient", 3, where)
     if position is not None and orientation is not None and spacing is not None:
-        moved = position + in_plane_shift(orientation, spacing, factors)
-        holder.ImagePositionPatient = ds(moved)
-        vendors.move_slice_position(holder, position, moved)
+        _move(holder, position, position + in_plane_shift(orientation, spacing, factors))
+
+
+def _divide_spacings(holder, factors):
+    for keyword in SPACINGS:
+        values = numbers(holder, keyword, 2, "the source")
+        if values is not None:
+            setattr(holder, keyword, ds(values / np.asarray(factors[:2], dtype=float)))
+
+
+def _move(holder, position, moved):
+    """ImagePositionPatient moved from `position` to `moved`, with the vendor's copies of it."""
+    holder.ImagePositionPatient = ds(moved)
+    vendors.move_slice_position(holder, position, moved)
 
 
 def _place_mosaic(dataset, tile_shape, mosaic_shape, factors):
@@ -64,16 +72,15 @@ def _place_mosaic(dataset, tile_shape, mosaic_shape, factors):
     position = numbers(dataset, "ImagePositionPatient", 3, where)
     old_mosaic = np.array([dataset.Rows, dataset.Columns], dtype=float)
     old_tile = np.array(tile_shape[:2], dtype=float) / np.asarray(factors[:2], dtype=float)
-    _place_in_plane(dataset, factors)
+    _divide_spacings(dataset, factors)
     if orientation is None or spacing is None or position is None:
         return
     directions = np.stack([orientation[3:], orientation[:3]])  # down the rows, along a row
     first = position + ((old_mosaic - old_tile) / 2 * spacing) @ directions
     first += in_plane_shift(orientation, spacing, factors)
     finer = spacing / np.asarray(factors[:2], dtype=float)
-    moved = first - ((np.asarray(mosaic_shape, dtype=float) - np.asarray(tile_shape[:2])) / 2 * finer) @ directions
-    dataset.ImagePositionPatient = ds(moved)
-    vendors.move_slice_position(dataset, position, moved)
+    _move(dataset, position,
+          first - ((np.asarray(mosaic_shape, dtype=float) - np.asarray(tile_shape[:2])) / 2 * finer) @ directions)
 
 
 def _place_across(holder, affine, index, thin_step, classic, thick_position=None):
@@ -85,7 +92,6 @@ def _place_across(holder, affine, index, thin_step, classic, thick_position=None
     position = dicom_fields(affine, index)[0]
     if old is not None and thick_position is not None:
         position = old + position - thick_position
-    holder.ImagePositionPatient = ds(position)
     for keyword in ("SliceThickness", "SpacingBetweenSlices"):
         if classic or keyword in holder:
             setattr(holder, keyword, ds([thin_step])[0])
@@ -95,8 +101,7 @@ def _place_across(holder, affine, index, thin_step, classic, thick_position=None
     elif classic:
         holder.SliceLocation = ds([dicom_fields(affine, index)[3]])[0]
     vendors.renumber(holder, index + 1)
-    if old is not None:
-        vendors.move_slice_position(holder, old, position)
+    _move(holder, old, position)
 
 
 def _finish(dataset, pixels, whole, factors, description, series_uid, say):
@@ -261,5 +266,5 @@ def check_dicom_output(scan, factors, description):
     except UserError:
         raise
     except (ValueError, TypeError, AttributeError, KeyError, OverflowError) as error:
-        raise UserError(f"{scan.path}: its header cannot be written back as DICOM ({str(error).splitlines()[0][:160]}): "
-                        "write the output as .nii or .npy") from None
+        raise UserError(f"{scan.path}: its header cannot be written back as DICOM "
+                        f"({str(error).splitlines()[0][:160]}): write the output as .nii or .npy") from None
