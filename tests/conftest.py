@@ -316,3 +316,38 @@ def dciodvfy_errors(path):
     result = subprocess.run([program, str(path)], capture_output=True, text=True)
     return {re.sub(r"-?[0-9]+", "#", line) for line in (result.stdout + result.stderr).splitlines()
             if line.startswith("Error")}
+
+
+def assert_valid_derived_dicom(path):
+    """The checks of a derived image's attributes that hold whether or not dciodvfy is installed (pydicom
+    reads each file of `path`): ImageType with DERIVED first and the values its IOD asks for, no MR
+    Pulse Sequence attribute in a derived enhanced MR image, the pixel data the size its attributes say,
+    values inside BitsStored and the pixel statistics true, overlays and icon the size of what they draw."""
+    import pydicom
+
+    from mrisr.scans.dicom.derived import ENHANCED_MR, ORIGINAL_ONLY
+
+    path = Path(path)
+    for file in sorted(path.iterdir()) if path.is_dir() else [path]:
+        dataset = pydicom.dcmread(file)
+        image_type = list(dataset.ImageType)
+        assert image_type[0] == "DERIVED", image_type
+        frames = int(dataset.get("NumberOfFrames", 1) or 1)
+        if str(dataset.SOPClassUID) == ENHANCED_MR:
+            assert len(image_type) == 4 and image_type[1] == "PRIMARY", image_type
+            assert not [keyword for keyword in ORIGINAL_ONLY if keyword in dataset]
+            assert len(dataset.PerFrameFunctionalGroupsSequence) == frames
+        else:
+            assert len(image_type) >= 3, image_type
+        assert len(dataset.PixelData) == dataset.Rows * dataset.Columns * frames * dataset.BitsAllocated // 8
+        assert int(dataset.HighBit) == int(dataset.BitsStored) - 1
+        pixels = dataset.pixel_array
+        assert pixels.max() < 2 ** int(dataset.BitsStored)
+        for keyword, value in (("SmallestImagePixelValue", pixels.min()), ("LargestImagePixelValue", pixels.max())):
+            if keyword in dataset:
+                assert int(dataset.get(keyword)) == int(value), keyword
+        for group in {element.tag.group for element in dataset if 0x6000 <= element.tag.group <= 0x601E}:
+            assert (int(dataset[group, 0x0010].value), int(dataset[group, 0x0011].value)) == \
+                (dataset.Rows, dataset.Columns)
+        for icon in dataset.get("IconImageSequence", []):
+            assert len(icon.PixelData) == icon.Rows * icon.Columns * icon.BitsAllocated // 8

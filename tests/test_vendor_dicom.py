@@ -12,7 +12,8 @@ from mrisr.errors import UserError
 from mrisr.scans.geometry import dicom_fields, tiling_affine
 from mrisr.scans.scan import read_scan, write_scan
 from mrisr.scans.upscale_file import upscale_file
-from tests.conftest import dciodvfy_errors, dcm2niix_images, needs_dcm2niix, nibabel_file, vendor_file
+from tests.conftest import (assert_valid_derived_dicom, dciodvfy_errors, dcm2niix_images, needs_dcm2niix, nibabel_file,
+                            vendor_file)
 
 pytestmark = needs_dcm2niix
 
@@ -46,6 +47,7 @@ def test_a_philips_enhanced_file_upscaled_in_plane_keeps_its_private_per_frame_c
     assert not warnings, warnings
     assert_tiles(only_image(before), only_image(after), (2, 2, 1))
     assert_private_copies_moved_with_the_frames(pydicom.dcmread(source), pydicom.dcmread(tmp_path / "x2.dcm"), 1)
+    assert_valid_derived_dicom(tmp_path / "x2.dcm")
     assert not dciodvfy_errors(tmp_path / "x2.dcm") - dciodvfy_errors(source)
 
 
@@ -80,6 +82,7 @@ def test_a_philips_enhanced_file_made_finer_across_slices_is_one_volume_of_twice
                for frame in written.PerFrameFunctionalGroupsSequence]
     assert numbers == list(range(1, 353)) and int(written[0x2001, 0x1018].value) == 352
     assert_private_copies_moved_with_the_frames(pydicom.dcmread(source), written, 2)
+    assert_valid_derived_dicom(tmp_path / "thin.dcm")
     assert not dciodvfy_errors(tmp_path / "thin.dcm") - dciodvfy_errors(source)
 
 
@@ -98,6 +101,7 @@ def test_an_overlay_follows_the_pixels_so_the_marked_lesion_stays_where_it_was(t
     marked = np.asarray(overlay.dataobj)
     assert marked.sum() > 100
     np.testing.assert_array_equal(np.asarray(finer_overlay.dataobj), np.repeat(np.repeat(marked, 2, 0), 2, 1))
+    assert_valid_derived_dicom(tmp_path / "x2.dcm")
     assert not dciodvfy_errors(tmp_path / "x2.dcm") - dciodvfy_errors(source)
 
 
@@ -119,6 +123,7 @@ def test_a_siemens_mosaic_is_read_as_its_volume_and_each_slice_upscaled_alone(tm
     after, warnings = dcm2niix_images(tmp_path / "x2.dcm", tmp_path / "out")
     assert not warnings, warnings
     assert_tiles(only_image(before), only_image(after), (2, 2, 1))
+    assert_valid_derived_dicom(tmp_path / "x2.dcm")
     ours = nibabel.load(tmp_path / "x2.nii")
     assert ours.shape == (128, 128, 35)
     np.testing.assert_allclose(nibabel.as_closest_canonical(ours).affine,
@@ -185,6 +190,7 @@ def test_a_siemens_series_keeps_no_csa_header_that_numbers_slices_it_no_longer_h
         after, warnings = dcm2niix_images(tmp_path / name, tmp_path / f"{name}_out")
         assert not warnings, (name, warnings)
         assert_tiles(only_image(before), only_image(after), factors)
+        assert_valid_derived_dicom(tmp_path / name)
         assert not dciodvfy_errors(tmp_path / name) - dciodvfy_errors(source)
 
 
@@ -227,6 +233,7 @@ def test_a_phase_image_stays_a_phase_image(tmp_path):
     assert list(written.ImageType) == ["DERIVED", "PRIMARY", "P", "ND"]
     (name, image), = dcm2niix_images(tmp_path / "x2.dcm", tmp_path / "out")[0]
     assert name.endswith("_ph.nii")  # dcm2niix's name for a phase image
+    assert_valid_derived_dicom(tmp_path / "x2.dcm")
     assert not dciodvfy_errors(tmp_path / "x2.dcm") - dciodvfy_errors(source)
 
 
@@ -242,6 +249,7 @@ def test_a_siemens_mip_with_an_empty_slice_thickness_and_a_jpeg_2000_icon(tmp_pa
     icon = written.IconImageSequence[0]
     assert len(icon.PixelData) == icon.Rows * icon.Columns and icon.PhotometricInterpretation == "MONOCHROME2"
     assert int(written[0x6000, 0x0010].value) == written.Rows  # its overlay follows the pixels too
+    assert_valid_derived_dicom(tmp_path / "x2.dcm")
     errors = dciodvfy_errors(tmp_path / "x2.dcm")
     assert not any("read failed" in error for error in errors), errors
     after, warnings = dcm2niix_images(tmp_path / "x2.dcm", tmp_path / "out")
@@ -266,6 +274,7 @@ def test_a_three_plane_localiser_is_upscaled_each_plane_in_its_place(tmp_path):
             np.array([float(v) for v in old.PlanePositionSequence[0].ImagePositionPatient])
         np.testing.assert_allclose(moved, -0.25 * (spacing[0] * orientation[3:] + spacing[1] * orientation[:3]),
                                    atol=1e-5)
+    assert_valid_derived_dicom(tmp_path / "x2.dcm")
     assert not dciodvfy_errors(tmp_path / "x2.dcm") - dciodvfy_errors(source)
 
 
