@@ -354,9 +354,18 @@ def test_upscale_self_on_a_nifti_volume_and_the_saved_network(tmp_path, capsys):
     assert result.header.get_zooms() == pytest.approx(tuple(np.linalg.norm(result.affine[:3, :3], axis=0)))
     assert result.header.get_zooms()[1] == pytest.approx(np.linalg.norm(affine[:3, 1]) / 2)
     values = np.asarray(result.dataobj)
+    from mrisr.scans.records import input_checksum, read_record
+
+    record = read_record(tmp_path / "thin.nii.gz")  # beside it, thin.json: what made it
+    assert record["input"]["sha256"] == input_checksum(tmp_path / "thick.nii.gz")
+    assert record["settings"]["steps"] == 20 and record["settings"]["precision"] == "float32"
+    assert record["plan"]["axis"] == 1 and record["plan"]["factor"] == 2 and record["learning"]["steps"] == 20
+    assert record["learning"]["start"] == "through_plane_x2.weights.h5" and record["command"].startswith("upscale.py self")
+    assert any("only 20 training steps" in warning for warning in record["warnings"])
+    assert "held-out" in result.header["descrip"].item().decode()
     code, out, err = run_script("upscale", [str(tmp_path / "net.keras"), str(tmp_path / "thick.nii.gz"),
-                                            str(tmp_path / "again.npy"), "--quiet"], capsys)
-    assert code == 0 and "with " in out, err
+                                            str(tmp_path / "again.npy"), "--quiet", "--no-record"], capsys)
+    assert code == 0 and "with " in out and not (tmp_path / "again.json").exists(), err
     if "blends" not in out:  # the saved network alone gives the same thin volume
         np.testing.assert_array_equal(np.load(tmp_path / "again.npy"), values)
         # once, without the self-ensemble: another thin volume, each thick slice still its slab's average

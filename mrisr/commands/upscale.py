@@ -77,6 +77,10 @@ def build_parser():
                               "pretrained on real T1 slices for the factor where one ships (x2 to x6, a box "
                               "profile of touching slices) and learns the rest from INPUT; scratch learns from "
                               "INPUT alone, from random weights (docs/upscaling.md)")
+    self_options.add_argument("--no-record", action="store_true",
+                              help="write no record beside the output (by default OUTPUT's name with .json: the "
+                              "input and its checksum, the settings, the learning and its held-out check, warnings, "
+                              "the machine; docs/upscaling.md)")
     parser.add_argument("--volume-index", type=int, default=None,
                         help="for a 4-D NIfTI: the volume to upscale (from 0), in-plane or across slices")
     add_precision_option(parser, "upscaling and learning", "float32 for a model, auto for 'self'")
@@ -94,7 +98,8 @@ def main(argv=None):
                  precision=None if args.mixed_precision is None else choose_policy(args.mixed_precision),
                  slice_thickness=args.slice_thickness, profile=args.profile, steps=args.steps, minutes=args.minutes,
                  save_model=args.save_model, volume_index=args.volume_index,
-                 self_ensemble=not args.no_self_ensemble, progress=not args.quiet, start=args.start)
+                 self_ensemble=not args.no_self_ensemble, progress=not args.quiet, start=args.start,
+                 record=not args.no_record, command=" ".join(["upscale.py"] + list(argv or sys.argv[1:])))
 
 
 if __name__ == "__main__":

@@ -39,11 +39,12 @@ def read_nifti(path, volume_index=None):
     return np.ascontiguousarray(data), affine, image, scaling
 
 
-def finer_nifti(image, data, affine, scaling=None):
+def finer_nifti(image, data, affine, scaling=None, description=None):
     """A NIfTI image of `data` (a finer grid, axes as in `image`, values as stored) on `affine`, which
     becomes qform and sform: with `image`'s class and header (its codes kept, 0 included: a file without a
     world space stays so) when given, else a new NIfTI-1 header in mm with scanner codes; `scaling`
-    (slope, intercept) written as scl_slope and scl_inter."""
+    (slope, intercept) written as scl_slope and scl_inter; `description` in `descrip`, as far as its 79
+    characters hold it."""
     if image is not None:
         header = image.header.copy()
         output = type(image)(data, affine, header)
@@ -61,12 +62,14 @@ def finer_nifti(image, data, affine, scaling=None):
     output.set_data_dtype(data.dtype)
     if scaling is not None:
         output.header.set_slope_inter(*scaling)
+    if description is not None:
+        output.header["descrip"] = description.encode("ascii", "replace")[:79]
     return output
 
 
-def write_nifti(image, data, affine, path, atomic_write, scaling=None):
+def write_nifti(image, data, affine, path, atomic_write, scaling=None, description=None):
     """`data` as NIfTI on `affine` (finer_nifti), whole or not at all."""
-    output = finer_nifti(image, data, affine, scaling)
+    output = finer_nifti(image, data, affine, scaling, description)
     atomic_write(path, lambda temporary: nibabel.save(output, temporary))
 
 

@@ -172,7 +172,8 @@ def write_scan(scan, data, output_path, factors, description, say=print):
             say("note: the frames have their own rescale slopes and intercepts, which NIfTI cannot hold: the "
                 "output holds their real values (float32)")
             data, scaling = real_values(data, _output_scaling(scan, factors)), None
-        write_nifti(scan.header if scan.kind == "nifti" else None, data, affine, output_path, atomic_write, scaling)
+        write_nifti(scan.header if scan.kind == "nifti" else None, data, affine, output_path, atomic_write, scaling,
+                    description)
     elif kind == "dicom-series":
         from mrisr.scans.dicom.writing import write_dicom_series
 

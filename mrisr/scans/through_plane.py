@@ -21,6 +21,7 @@ import dataclasses
 import functools
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -241,6 +242,7 @@ class TrainingReport:
     held_out_spline: float
     blend_weight: float  # of the network against the spline, from the held-out slices
     stopped_by_time: bool = False
+    start: str = "scratch"  # what learning began from: "scratch", or the weights file's name
 
     @property
     def held_out_gain(self):
@@ -608,6 +610,7 @@ def upscale_volume(volume, plan, recipe=None, minutes=10.0, model=None, precisio
         start_path = choose_start(start, plan.profile, recipe, say)
         model, report = train_network(volume01, plan.axis, plan.profile, recipe, minutes, plan.pitch_ratios, seed,
                                       precision, progress, say, start_path)
+        report.start = "scratch" if start_path is None else Path(start_path).name
         say_quality(report, say)
     say_premise(detail_ratio(volume01, plan.axis, plan.profile, plan.pitch_ratios), say)
     result = thin_output(model, volume01, plan.axis, plan.profile.factor, low, span, volume.data.dtype,

@@ -13,13 +13,15 @@ LEARNING = ("steps", "minutes", "start", "profile", "slice_thickness", "save_mod
 
 def upscale_file(model, input_path, output_path, axis=None, scale=None, tile=192, precision=None,
                  slice_thickness=None, profile=None, steps=None, minutes=None, save_model=None, volume_index=None,
-                 self_ensemble=True, progress=True, say=print, start=None):
+                 self_ensemble=True, progress=True, say=print, start=None, record=True, command=None):
     """Upscale a file in-plane with `model`, or across its slices (`model` 'self' or a network saved
     by it; `self_ensemble`: applied to four flips of the volume, averaged; `start`: 'self' begins from
     the shipped pretrained network for the factor (default), or from random weights with "scratch";
     `profile` "box" (default) or "gaussian"; `minutes` of learning, default 10). `precision`: a Keras
     dtype policy or "auto" (default: float32 in-plane, auto for 'self'). `volume_index`: the volume of
-    a 4-D NIfTI. Returns the output path; UserError for bad input, before any work where it can be known."""
+    a 4-D NIfTI. `record`: across slices, write the record of what made the output beside it
+    (records.py); `command`: the command line to record. Returns the output path; UserError for bad
+    input, before any work where it can be known."""
     from mrisr.core.files import check_output_path
     from mrisr.scans.through_plane import PROFILES, STARTS
     from mrisr.scans.upscaling import check_options
@@ -38,17 +40,23 @@ def upscale_file(model, input_path, output_path, axis=None, scale=None, tile=192
     check_output_path(output_path, inputs=[input_path])
     given = {name: value for name, value in zip(LEARNING, (steps, minutes, start, profile, slice_thickness,
                                                              save_model)) if value is not None}
+    settings = {"model": model if model == "self" else Path(model).name, "axis": axis, "scale": scale,
+                "volume_index": volume_index, "precision": None if precision is None else str(precision),
+                "self_ensemble": self_ensemble, **given}
+    settings.pop("save_model", None)
+    recorded = settings if record else None
     if model == "self":
         return across_slices(model, input_path, output_path, axis, scale, slice_thickness, profile or "box", steps,
                              10.0 if minutes is None else float(minutes), save_model, volume_index, precision or "auto",
-                             self_ensemble, progress, say, start or "pretrained")
+                             self_ensemble, progress, say, start or "pretrained", recorded, command)
     if is_through_plane_model(model):
         if given:
             raise UserError(f"{model} is a network saved by 'self': it applies what it learned (its factor and slice "
                             f"profile); {', '.join(name.replace('_', ' ') for name in given)} are for learning with "
                             "MODEL 'self'")
         return across_slices(model, input_path, output_path, axis, scale, volume_index=volume_index,
-                             precision=precision or "auto", self_ensemble=self_ensemble, progress=progress, say=say)
+                             precision=precision or "auto", self_ensemble=self_ensemble, progress=progress, say=say,
+                             record=recorded, command=command)
     if given or not self_ensemble:
         raise UserError("saving a model, a slice thickness or profile, steps, minutes, turning the self-ensemble off "
                         "and a start are for upscaling across slices (MODEL 'self')")
@@ -148,17 +156,25 @@ def warn_non_finite(count, where, say=print):
 
 def across_slices(model_name, input_path, output_path, axis=None, scale=None, slice_thickness=None, profile="box",
                   steps=None, minutes=10.0, save_model_path=None, volume_index=None, precision="auto",
-                  self_ensemble=True, progress=True, say=print, start="pretrained"):
-    """Make the slices of a thick-slice volume finer (through_plane.py) and write it as the output asks."""
+                  self_ensemble=True, progress=True, say=print, start="pretrained", record=None, command=None):
+    """Make the slices of a thick-slice volume finer (through_plane.py) and write it as the output asks,
+    with the record of what made it beside it (`record`: the settings to record, None: no record)."""
     from mrisr import __version__
     from mrisr.core.files import check_output_path
     from mrisr.core.model_files import save_model
     from mrisr.nets.loading import load_model
+    from mrisr.scans.records import make_record, write_record
     from mrisr.scans.scan import check_output, output_kind, read_scan, write_scan
     from mrisr.scans.through_plane import Recipe, make_plan, upscale_volume
     from mrisr.scans.upscaling import check_memory
 
-    scan = read_scan(input_path, volume_index, say=say)
+    said = []
+
+    def say_and_keep(line):
+        said.append(line)
+        say(line)
+
+    scan = read_scan(input_path, volume_index, say=say_and_keep)
     if scan.data.ndim == 4:
         raise UserError(f"{input_path} is 4-D ({scan.data.shape[3]} volumes): choose one with --volume-index")
     if scan.kind == "dicom" and scan.data.ndim == 2:
@@ -182,22 +198,26 @@ def across_slices(model_name, input_path, output_path, axis=None, scale=None, sl
                  f"upscaling {input_path} across slices by {plan.profile.factor}")
     factors = [1, 1, 1]
     factors[plan.axis] = plan.profile.factor
-    description = (f"through-plane x{plan.profile.factor} ("
-                   + ("learned from the volume" if model is None else Path(model_name).name)
-                   + f", mrisr {__version__})")
-    check_output(scan, output_path, factors, description)
-    say(f"{input_path} ({scan.describe()}): {plan.description}")
+    check_output(scan, output_path, factors, f"through-plane x{plan.profile.factor}")
+    say_and_keep(f"{input_path} ({scan.describe()}): {plan.description}")
     started = time.perf_counter()
     recipe = Recipe() if steps is None else dataclasses.replace(Recipe(), steps=steps)
-    data, model, report, non_finite = upscale_volume(scan, plan, recipe, minutes, model, precision, progress, say=say,
-                                                     self_ensemble=self_ensemble, start=start)
-    path = write_scan(scan, data, output_path, factors, description, say)
+    data, model, report, non_finite = upscale_volume(scan, plan, recipe, minutes, model, precision, progress,
+                                                     say=say_and_keep, self_ensemble=self_ensemble, start=start)
+    how = (f"{report.steps} steps learned from the volume, held-out {report.held_out_gain:+.2f} dB over the cubic "
+           "spline" if report else f"the network {Path(model_name).name}")
+    description = f"through-plane x{plan.profile.factor} ({how}; mrisr {__version__})"
+    warn_non_finite(non_finite, "across the slices each covers", say_and_keep)
+    path = write_scan(scan, data, output_path, factors, description, say_and_keep)
+    seconds = time.perf_counter() - started
     learned = (f"learned from the volume in {report.seconds / 60:.1f} min ({report.steps} steps of "
                f"{1000 * report.step_seconds:.0f} ms, {report.precision})" if report else f"with {model_name}")
-    say(f"-> {path} ({'x'.join(map(str, data.shape))}, {data.dtype}), {learned}; "
-        f"{time.perf_counter() - started:.0f} s in all")
+    say(f"-> {path} ({'x'.join(map(str, data.shape))}, {data.dtype}), {learned}; {seconds:.0f} s in all")
+    if record is not None:
+        write_record(path, make_record(input_path, record, plan, report,
+                                       [line for line in said if line.startswith("warning")], seconds, command,
+                                       network=None if report else model_name))
     if save_model_path and report is not None:
         save_model(model, save_model_path, include_optimizer=False)
         say(f"Saved the network to {save_model_path}")
-    warn_non_finite(non_finite, "across the slices each covers", say)
     return Path(path)

@@ -80,8 +80,8 @@ def derived_image_type(values, enhanced):
 
 def mark_derived(dataset, description, series_uid=None):
     """Make a dataset a new derived image: uncompressed explicit little endian, new SOP instance UID, a
-    new (or the given) series, `description` added to the series description and said in
-    DerivationDescription, ImageType and every FrameType DERIVED. (Its PixelData must already be the
+    new (or the given) series, `description` (its part before any parenthesis) added to the series
+    description and said whole in DerivationDescription, ImageType and every FrameType DERIVED. (Its PixelData must already be the
     new, uncompressed pixels.)"""
     enhanced = is_enhanced(dataset)
     dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
@@ -89,7 +89,7 @@ def mark_derived(dataset, description, series_uid=None):
     dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
     dataset.SeriesInstanceUID = series_uid or generate_uid()
     previous = str(getattr(dataset, "SeriesDescription", "")).strip()
-    dataset.SeriesDescription = (previous + " " + description).strip()[:64]
+    dataset.SeriesDescription = (previous + " " + description.split(" (")[0]).strip()[:64]
     dataset.ImageType = derived_image_type(dataset.get("ImageType"), enhanced)
     if enhanced:
         for group in _functional_groups(dataset):
