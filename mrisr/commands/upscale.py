@@ -5,6 +5,7 @@ finer with a network learned from the volume itself.
     python3 upscale.py CNN_models/CNN_edsr_L1_consistent_x2_model.keras slice.dcm slice_x2.dcm
     python3 upscale.py bicubic image.png image_x2.png
     python3 upscale.py self thick.nii.gz thin.nii.gz            # across slices, learned from thick.nii.gz
+    python3 upscale.py study bids_dataset/ derivatives/          # every scan of a study (commands/study.py)
 """
 
 import argparse
@@ -21,6 +22,7 @@ def build_parser():
     parser = argparse.ArgumentParser(
         description="Upscale an image (PNG/JPEG/TIFF), a .npy array (2-D image or 3-D volume), a DICOM file or a "
         "NIfTI volume (slice by slice) with a model trained by CNN.py or GAN.py, or with bicubic interpolation. "
+        "With 'upscale.py study INPUT OUTPUT_DIR', every scan of a study (upscale.py study --help). "
         "Or, with MODEL 'self', make the slices of a thick-slice volume (NIfTI, a folder of DICOM slices, a 3-D "
         ".npy) finer: a network learns from the volume's own in-plane detail how the scanner blurred the slice "
         "axis, and undoes it (beginning from one pretrained on real T1 slices: --start). The output keeps the "
@@ -90,7 +92,12 @@ def build_parser():
 
 @script_main
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["study"]:  # upscale.py study INPUT OUTPUT_DIR: many scans (commands/study.py)
+        from mrisr.commands import study
+
+        return study.main(arguments[1:])
+    args = build_parser().parse_args(arguments)
     check_numbers(args, positive=("slice_thickness", "minutes", "steps"))
     from mrisr.core.precision import choose_policy
 
@@ -99,7 +106,7 @@ def main(argv=None):
                  slice_thickness=args.slice_thickness, profile=args.profile, steps=args.steps, minutes=args.minutes,
                  save_model=args.save_model, volume_index=args.volume_index,
                  self_ensemble=not args.no_self_ensemble, progress=not args.quiet, start=args.start,
-                 record=not args.no_record, command=" ".join(["upscale.py"] + list(argv or sys.argv[1:])))
+                 record=not args.no_record, command=" ".join(["upscale.py"] + arguments))
 
 
 if __name__ == "__main__":

@@ -576,7 +576,12 @@ STARTS = ("pretrained", "scratch")
 
 def choose_start(start, profile, recipe=None, say=print):
     """The weights file learning begins from: with `start` "pretrained", the shipped one for the slice
-    `profile` (None, said in a line, where none ships); with "scratch", None (random weights)."""
+    `profile` (None, said in a line, where none ships); with "scratch", None (random weights); a Path: that
+    weights file (a study's network for the volume's protocol)."""
+    if isinstance(start, Path):
+        say(f"starting from the network learned on this study's scans of the same protocol ({start.name}); it "
+            "learns the rest from this volume")
+        return start
     if start not in STARTS:
         raise UserError(f"the start must be one of {', '.join(STARTS)}, not {start!r}")
     if start == "scratch":

@@ -156,9 +156,11 @@ def warn_non_finite(count, where, say=print):
 
 def across_slices(model_name, input_path, output_path, axis=None, scale=None, slice_thickness=None, profile="box",
                   steps=None, minutes=10.0, save_model_path=None, volume_index=None, precision="auto",
-                  self_ensemble=True, progress=True, say=print, start="pretrained", record=None, command=None):
+                  self_ensemble=True, progress=True, say=print, start="pretrained", record=None, command=None,
+                  sources=None):
     """Make the slices of a thick-slice volume finer (through_plane.py) and write it as the output asks,
-    with the record of what made it beside it (`record`: the settings to record, None: no record)."""
+    with the record of what made it beside it (`record`: the settings to record, None: no record;
+    `sources`: what the record names as the source, default the input's path)."""
     from mrisr import __version__
     from mrisr.core.files import check_output_path
     from mrisr.core.model_files import save_model
@@ -216,7 +218,7 @@ def across_slices(model_name, input_path, output_path, axis=None, scale=None, sl
     if record is not None:
         write_record(path, make_record(input_path, record, plan, report,
                                        [line for line in said if line.startswith("warning")], seconds, command,
-                                       network=None if report else model_name))
+                                       sources=sources, network=None if report else model_name))
     if save_model_path and report is not None:
         save_model(model, save_model_path, include_optimizer=False)
         say(f"Saved the network to {save_model_path}")
