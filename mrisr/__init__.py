@@ -1,7 +1,8 @@
 """mrisr: MRI super-resolution, a reproduction of Hincey, Fry and Dylewski (2021) and beyond.
 
 The package holds the logic; `mrisr.commands` parses the scripts' options. The Python API
-(`mrisr.upscale`, `mrisr.upscale_file`, `mrisr.load_upscaler`, `mrisr.read_crops`, `mrisr.evaluate`)
+(`mrisr.upscale`, `mrisr.upscale_file`, `mrisr.upscale_study`, `mrisr.load_upscaler`, `mrisr.read_crops`,
+`mrisr.evaluate`)
 is in `mrisr.api`; importing `mrisr` does not import TensorFlow.
 """
 
@@ -16,7 +17,7 @@ os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 
 __version__ = "0.3.0"
 
-API = ("upscale", "upscale_file", "load_upscaler", "read_crops", "evaluate")
+API = ("upscale", "upscale_file", "upscale_study", "load_upscaler", "read_crops", "evaluate")
 
 
 def __getattr__(name):

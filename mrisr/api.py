@@ -7,6 +7,7 @@
     nifti_x2 = mrisr.upscale(nibabel.load("scan.nii.gz"))          # a NIfTI image, header and affine kept
     mrisr.upscale_file("scan.nii.gz", "scan_x2.nii.gz")            # any file upscale.py reads
     thin = mrisr.upscale_file("thick.nii.gz", "thin.nii.gz", model="self")  # across slices
+    study = mrisr.upscale_study("bids_dataset", "derivatives/mrisr")       # every scan of a study
 """
 
 
@@ -101,6 +102,16 @@ def upscale_file(input_path, output_path, model="mri-x2", scale=None, axis=None,
 
     return upscale_whole_file(str(model), str(input_path), str(output_path), axis=axis, scale=scale, tile=tile,
                               progress=progress, **across_slices)
+
+
+def upscale_study(input_path, output_dir, **options):
+    """Do what `upscale.py study INPUT OUTPUT_DIR` does and return a StudyResult (`.results`: one dict a
+    scan, `.failed`, `.report`): `options` as the command's (participants, suffixes, workers, scheduler,
+    learn "scan" or "protocol", fine_tune_steps, network, and every option of 'self': axis, scale,
+    slice_thickness, profile, steps, minutes, start, precision, self_ensemble; progress, say)."""
+    from mrisr.studies.engine import run_study
+
+    return run_study(input_path, output_dir, **options)
 
 
 def read_crops(folder, limit=None):

@@ -120,3 +120,34 @@ def test_scans_of_one_protocol_learn_one_network_then_each_is_fine_tuned(tmp_pat
         assert learning["steps"] in (10, 20)  # 10 fine-tuning, or 20 on its own where that did not beat the spline
         assert records[name]["settings"]["learn"] == "protocol"
     assert records["other.nii.gz"]["learning"]["start"] == "through_plane_x3.weights.h5"
+
+
+@pytest.mark.slow
+def test_a_study_killed_half_way_leaves_nothing_partial_and_does_the_rest_when_run_again(tmp_path, capsys):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+
+    root = tmp_path / "scans"
+    for seed in range(4):
+        thick_nifti(root / f"scan{seed}.nii.gz", seed)
+    out = tmp_path / "out"
+    study = subprocess.Popen([sys.executable, str(ROOT / "upscale.py"), "study", str(root), str(out), "--workers",
+                              "1", "--steps", "200", *QUICK[2:]], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not list(out.glob("scan*.json")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(study.pid, signal.SIGKILL)  # the study and its workers, at once
+    study.wait()
+    finished = sorted(path.name for path in out.glob("scan*.json"))
+    assert 1 <= len(finished) < 4
+    code, stdout, _ = run_script("upscale", ["study", str(root), str(out), "--workers", "1", "--steps", "200",
+                                             *QUICK[2:]], capsys)
+    assert code == 0 and f"{len(finished)} done before, {4 - len(finished)} to do" in stdout
+    assert sorted(path.name for path in out.glob("scan*.nii.gz")) == [f"scan{k}.nii.gz" for k in range(4)]
+    assert not [path for path in out.rglob("*") if ".tmp-" in path.name]

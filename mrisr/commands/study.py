@@ -43,7 +43,8 @@ def build_parser():
                         "is fine-tuned from it for --fine-tune-steps (a scan where that does not beat the spline "
                         "on its held-out slices learns on its own; docs/upscaling.md measures both)")
     parser.add_argument("--fine-tune-steps", type=int, default=1000,
-                        help="with --learn protocol: steps of each scan from its protocol's network (default 1000)")
+                        help="with --learn protocol: steps of each scan from its protocol's network (default 1000; "
+                        "0: the protocol's network applied as it is)")
     parser.add_argument("--network", default=None, metavar="NET.keras",
                         help="apply a network saved by 'self --save-model' to every scan instead of learning")
     parser.add_argument("--axis", type=int, default=None, choices=(0, 1, 2), help="as 'self' (default: per scan)")
@@ -63,7 +64,7 @@ def build_parser():
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    check_numbers(args, positive=("slice_thickness", "minutes", "steps", "workers", "fine_tune_steps"))
+    check_numbers(args, positive=("slice_thickness", "minutes", "steps", "workers"), non_negative=("fine_tune_steps",))
     from mrisr.studies.engine import run_study
 
     study = run_study(args.input, args.output_dir, participants=args.participant_label, suffixes=args.suffixes,

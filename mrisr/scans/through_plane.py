@@ -616,7 +616,7 @@ def upscale_volume(volume, plan, recipe=None, minutes=10.0, model=None, precisio
         model, report = train_network(volume01, plan.axis, plan.profile, recipe, minutes, plan.pitch_ratios, seed,
                                       precision, progress, say, start_path)
         report.start = "scratch" if start_path is None else Path(start_path).name
-        say_quality(report, say)
+        say_quality(report, say, few_steps=not isinstance(start, Path))  # a study's network: fine-tuning only
     say_premise(detail_ratio(volume01, plan.axis, plan.profile, plan.pitch_ratios), say)
     result = thin_output(model, volume01, plan.axis, plan.profile.factor, low, span, volume.data.dtype,
                          1.0 if report is None else report.blend_weight, self_ensemble, progress, output_bounds(volume),
@@ -630,8 +630,9 @@ def upscale_volume(volume, plan, recipe=None, minutes=10.0, model=None, precisio
     return result, model, report, non_finite
 
 
-def say_quality(report, say=print):
-    """The lines a user reads after learning: the held-out check, the blend, too few steps."""
+def say_quality(report, say=print, few_steps=True):
+    """The lines a user reads after learning: the held-out check, the blend, too few steps (`few_steps`:
+    said; not for fine-tuning a network that learned before)."""
     gain = report.held_out_gain
     say(f"held-out slices of this volume: the network {report.held_out_network:.2f} dB, cubic spline "
         f"{report.held_out_spline:.2f} dB ({gain:+.2f} dB)")
@@ -642,6 +643,6 @@ def say_quality(report, say=print):
         say(f"warning: the network does not beat the cubic spline on held-out slices of this volume ({gain:+.2f} dB): "
             f"the output blends the two, weighted {report.blend_weight:.2f} for the network, as measured best there "
             "(try more --steps or a longer --minutes)")
-    if report.steps < FEW_STEPS:
+    if few_steps and report.steps < FEW_STEPS:
         say(f"warning: only {report.steps} training steps (the gain on real scans keeps growing to about "
             f"{FEW_STEPS} and beyond): expect a result closer to the cubic spline; give more --minutes")

@@ -18,8 +18,10 @@ PICTURES = Path(".mrisr") / "pictures"
 
 
 def set_threads(threads):
-    """Give this worker process `threads` CPU threads (its share of the machine): the math libraries'
-    variables, and TensorFlow's thread pools where it has not started yet."""
+    """Give this worker process `threads` CPU threads (its share of the machine; None: MRISR_THREADS where a
+    Dask worker was started with it, else all): the math libraries' variables, and TensorFlow's thread
+    pools where it has not started yet."""
+    threads = threads or int(os.environ.get("MRISR_THREADS", 0) or 0)
     if not threads:
         return
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
@@ -71,7 +73,15 @@ def learn_protocol(paths, options, weights_path, threads=None):
     from mrisr.scans.through_plane import (Recipe, choose_start, make_plan, normalise, save_start,
                                            train_network)
 
+    from mrisr.core.files import load_json, save_json
+    from mrisr.scans.records import input_checksum
+
     set_threads(threads)
+    made = {"scans": [str(path) for path in paths], "sha256": [input_checksum(path) for path in paths],
+            "options": {key: str(value) for key, value in sorted(options.items())}}
+    made_path = Path(weights_path).with_suffix("").with_suffix(".json")
+    if Path(weights_path).is_file() and made_path.is_file() and load_json(made_path).get("made") == made:
+        return {"status": "learned", **load_json(made_path)["result"], "kept": True}  # learned by an earlier run
     try:
         volumes, plan = [], None
         for path in paths:
@@ -88,8 +98,9 @@ def learn_protocol(paths, options, weights_path, threads=None):
         save_start(model, weights_path)
     except (UserError, RunFailed, OSError, MemoryError) as error:
         return _failed(error)
-    return {"status": "learned", "steps": report.steps, "held_out_gain": round(report.held_out_gain, 3),
-            "seconds": round(report.seconds, 1)}
+    result = {"steps": report.steps, "held_out_gain": round(report.held_out_gain, 3), "seconds": round(report.seconds, 1)}
+    save_json(made_path, {"made": made, "result": result})
+    return {"status": "learned", **result}
 
 
 def upscale(scan, options, settings, output_dir, start=None, steps=None, threads=None, command=None):
