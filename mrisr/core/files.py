@@ -64,6 +64,22 @@ def remove_stale_temporaries(path):
     return removed
 
 
+def remove_stale_temporaries_under(folder):
+    """Remove, anywhere under `folder`, the temporary files and folders of writers that were killed (their
+    process is gone). Returns how many were removed."""
+    removed = 0
+    for candidate in sorted(Path(folder).rglob(f".*{TEMPORARY_MARK}*")) if Path(folder).is_dir() else []:
+        pid_text = candidate.name.rsplit(TEMPORARY_MARK, 1)[1].split("-", 1)[0]
+        if candidate.exists() and pid_text.isdigit() and not pid_alive(int(pid_text)):
+            if candidate.is_dir() and not candidate.is_symlink():
+                shutil.rmtree(candidate, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    candidate.unlink()
+            removed += 1
+    return removed
+
+
 def temporary_path(path, folder=False):
     """A new temporary file (or folder) beside `path`, named for it and this process, same suffix."""
     path = Path(path)

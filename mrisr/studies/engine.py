@@ -18,6 +18,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from mrisr.core.files import remove_stale_temporaries_under
 from mrisr.errors import UserError
 from mrisr.studies import work
 from mrisr.studies.inputs import find_scans, write_description
@@ -60,10 +61,11 @@ class LocalWorkers:
         self.count = count
         gpus = gpu_count()
         self.threads = max(1, (os.cpu_count() or 1) // count)
-        self.describe = (f"{count} local worker(s), " + (f"one GPU each" if gpus >= count else
+        self.describe = (f"{count} local worker(s), " + ("one GPU each" if gpus >= count else
                                                          f"{self.threads} CPU thread(s) each"))
         context = multiprocessing.get_context("spawn")  # TensorFlow does not survive a fork
-        self.pool = concurrent.futures.ProcessPoolExecutor(count, mp_context=context)
+        self.pool = concurrent.futures.ProcessPoolExecutor(count, mp_context=context, initializer=_one_gpu,
+                                                           initargs=(context.Value("i", 0), gpus))
 
     def submit(self, function, *arguments):
         return self.pool.submit(function, *arguments)
@@ -110,6 +112,16 @@ class DaskWorkers:
         self.client.close()
 
 
+def _one_gpu(counter, gpus):
+    """A local worker's start: the next GPU of the machine its only one (CUDA_VISIBLE_DEVICES), where there
+    are GPUs."""
+    if gpus:
+        with counter.get_lock():
+            index = counter.value
+            counter.value += 1
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(index % gpus)
+
+
 def settings_of(options, learn, fine_tune_steps):
     """What a scan's record holds as its settings (a rerun with others redoes the scan)."""
     settings = {key: (str(value) if isinstance(value, Path) else value) for key, value in sorted(options.items())
@@ -137,6 +149,7 @@ def run_study(input_path, output_dir, participants=None, suffixes=None, workers=
     output_dir = Path(output_dir)
     kind, scans = find_scans(input_path, output_dir, participants, suffixes)
     output_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries_under(output_dir)  # what a killed run was writing
     if kind == "bids":
         write_description(output_dir, input_path, command)
     settings = settings_of(options, learn, fine_tune_steps)
