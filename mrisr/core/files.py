@@ -53,31 +53,28 @@ def remove_stale_temporaries(path):
         return 0
     stem = temporary_stem(path)
     for candidate in path.parent.glob(f".{glob.escape(stem)}{TEMPORARY_MARK}*"):
-        pid_text = candidate.name[len(stem) + 1 + len(TEMPORARY_MARK):].split("-", 1)[0]
-        if pid_text.isdigit() and not pid_alive(int(pid_text)):
-            if candidate.is_dir() and not candidate.is_symlink():
-                shutil.rmtree(candidate, ignore_errors=True)
-            else:
-                with contextlib.suppress(OSError):
-                    candidate.unlink()
-            removed += 1
+        removed += _remove_if_stale(candidate)
     return removed
 
 
 def remove_stale_temporaries_under(folder):
     """Remove, anywhere under `folder`, the temporary files and folders of writers that were killed (their
     process is gone). Returns how many were removed."""
-    removed = 0
-    for candidate in sorted(Path(folder).rglob(f".*{TEMPORARY_MARK}*")) if Path(folder).is_dir() else []:
-        pid_text = candidate.name.rsplit(TEMPORARY_MARK, 1)[1].split("-", 1)[0]
-        if candidate.exists() and pid_text.isdigit() and not pid_alive(int(pid_text)):
-            if candidate.is_dir() and not candidate.is_symlink():
-                shutil.rmtree(candidate, ignore_errors=True)
-            else:
-                with contextlib.suppress(OSError):
-                    candidate.unlink()
-            removed += 1
-    return removed
+    candidates = sorted(Path(folder).rglob(f".*{TEMPORARY_MARK}*")) if Path(folder).is_dir() else []
+    return sum(_remove_if_stale(candidate) for candidate in candidates if candidate.exists())
+
+
+def _remove_if_stale(candidate):
+    """Remove a temporary file or folder (`.NAME.tmp-PID-...`) whose writer's process is gone: 1, else 0."""
+    pid_text = candidate.name.rsplit(TEMPORARY_MARK, 1)[1].split("-", 1)[0]
+    if not pid_text.isdigit() or pid_alive(int(pid_text)):
+        return 0
+    if candidate.is_dir() and not candidate.is_symlink():
+        shutil.rmtree(candidate, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            candidate.unlink()
+    return 1
 
 
 def temporary_path(path, folder=False):
