@@ -12,8 +12,14 @@ from mrisr.errors import UserError
 from mrisr.scans.geometry import dicom_fields, tiling_affine
 from mrisr.scans.scan import read_scan, write_scan
 from mrisr.scans.upscale_file import upscale_file
-from tests.conftest import (assert_valid_derived_dicom, dciodvfy_errors, dcm2niix_images, needs_dcm2niix, nibabel_file,
-                            vendor_file)
+from tests.conftest import (
+    assert_valid_derived_dicom,
+    dciodvfy_errors,
+    dcm2niix_images,
+    needs_dcm2niix,
+    nibabel_file,
+    vendor_file,
+)
 
 pytestmark = needs_dcm2niix
 

@@ -30,6 +30,10 @@ from mrisr.errors import UserError
 PROFILES = ("box", "gaussian")
 
 
+class NearlyIsotropic(UserError):
+    """The volume's slices are already about as fine as its pixels, and no factor was given (a study skips it)."""
+
+
 @dataclasses.dataclass
 class SliceProfile:
     """How one thick slice weighs the thin slices: `factor` thin slices per thick slice, `thickness`
@@ -463,8 +467,9 @@ def make_plan(volume, axis=None, factor=None, thickness_mm=None, kind="box", pro
         axis = volume.slice_axis  # DICOM says which axis its slices run along
     if axis is None:
         if max(spacing) < 1.5 * min(spacing):
-            raise UserError(f"the volume is nearly isotropic (voxel sizes {', '.join(f'{v:g}' for v in spacing)} mm): "
-                            "give --axis and --scale to make its slices finer anyway")
+            sizes = ", ".join(f"{v:g}" for v in spacing)
+            raise NearlyIsotropic(f"the volume is nearly isotropic (voxel sizes {sizes} mm): give --axis and --scale "
+                                  "to make its slices finer anyway")
         axis = int(np.argmax(spacing))
     if axis not in (0, 1, 2):
         raise UserError(f"--axis must be 0, 1 or 2, not {axis}")
@@ -473,8 +478,8 @@ def make_plan(volume, axis=None, factor=None, thickness_mm=None, kind="box", pro
     if factor is None:
         factor = int(round(ratio))
         if factor < 2:
-            raise UserError(f"the slice spacing is only {ratio:.2f} times the in-plane pixel size: give --scale "
-                            "(2 or more) to make the slices finer anyway")
+            raise NearlyIsotropic(f"the slice spacing is only {ratio:.2f} times the in-plane pixel size: give "
+                                  "--scale (2 or more) to make the slices finer anyway")
     if not 2 <= factor <= 16:
         raise UserError(f"--scale must be from 2 to 16 for upscaling across slices, got {factor}")
     if data.shape[axis] < 4:

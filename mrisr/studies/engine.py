@@ -138,7 +138,7 @@ def run_study(input_path, output_dir, participants=None, suffixes=None, workers=
     are listed with their reason, never stop the others."""
     from tqdm import tqdm
 
-    from mrisr.scans.records import input_checksum, is_done
+    from mrisr.scans.records import input_checksum, is_done, read_record
     from mrisr.studies.report import write_report
 
     if learn not in LEARNING:
@@ -156,14 +156,11 @@ def run_study(input_path, output_dir, participants=None, suffixes=None, workers=
     results, pending = {}, []
     for scan in scans:
         if is_done(scan.output, input_checksum(scan.path), settings):
-            from mrisr.scans.records import read_record
-
             record = read_record(scan.output)
             results[scan.name] = {"status": "kept", "name": scan.name, "output": str(scan.output),
                                   "held_out_gain": record.get("learning", {}).get("held_out_gain_db"),
                                   "warnings": record.get("warnings", []), "seconds": record.get("seconds"),
-                                  "picture": str(output_dir / work.PICTURES / (scan.name.replace("/", "__")
-                                                                                + ".png"))}
+                                  "picture": str(work.picture_path(output_dir, scan.name))}
         else:
             pending.append(scan)
     engine = DaskWorkers(scheduler) if scheduler else LocalWorkers(workers or default_workers())

@@ -17,6 +17,11 @@ from mrisr.errors import RunFailed, UserError
 PICTURES = Path(".mrisr") / "pictures"
 
 
+def picture_path(output_dir, name):
+    """Where the report's picture of the scan `name` is kept."""
+    return Path(output_dir) / PICTURES / (name.replace("/", "__") + ".png")
+
+
 def set_threads(threads):
     """Give this worker process `threads` CPU threads (its share of the machine; None: MRISR_THREADS where a
     Dask worker was started with it, else all): the math libraries' variables, and TensorFlow's thread
@@ -39,8 +44,10 @@ def set_threads(threads):
 
 def _failed(error):
     """A scan's failure in one line; a scan that is already nearly isotropic is skipped instead."""
+    from mrisr.scans.through_plane import NearlyIsotropic
+
     reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
-    if isinstance(error, UserError) and ("nearly isotropic" in reason or "times the in-plane pixel size" in reason):
+    if isinstance(error, NearlyIsotropic):
         return {"status": "skipped", "reason": "already nearly isotropic: " + reason.split(": ", 1)[-1]}
     return {"status": "failed", "reason": reason}
 
@@ -69,12 +76,10 @@ def learn_protocol(paths, options, weights_path, threads=None):
     Returns {"status": "learned", "steps", "held_out_gain"} or {"status": "failed", "reason"}."""
     import numpy as np
 
-    from mrisr.scans.scan import read_scan
-    from mrisr.scans.through_plane import (Recipe, choose_start, make_plan, normalise, save_start,
-                                           train_network)
-
     from mrisr.core.files import load_json, save_json
     from mrisr.scans.records import input_checksum
+    from mrisr.scans.scan import read_scan
+    from mrisr.scans.through_plane import Recipe, choose_start, make_plan, normalise, save_start, train_network
 
     set_threads(threads)
     made = {"scans": [str(path) for path in paths], "sha256": [input_checksum(path) for path in paths],
@@ -98,7 +103,8 @@ def learn_protocol(paths, options, weights_path, threads=None):
         save_start(model, weights_path)
     except (UserError, RunFailed, OSError, MemoryError) as error:
         return _failed(error)
-    result = {"steps": report.steps, "held_out_gain": round(report.held_out_gain, 3), "seconds": round(report.seconds, 1)}
+    result = {"steps": report.steps, "held_out_gain": round(report.held_out_gain, 3),
+              "seconds": round(report.seconds, 1)}
     save_json(made_path, {"made": made, "result": result})
     return {"status": "learned", **result}
 
@@ -125,7 +131,8 @@ def upscale(scan, options, settings, output_dir, start=None, steps=None, threads
 
         record = run(start or options.get("start") or "pretrained", steps if start is not None else options.get("steps"))
         own = False
-        if isinstance(start, Path) and record and record.get("learning", {}).get("held_out_gain_db", 1) <= 0:
+        beaten = record and record.get("learning", {}).get("held_out_gain_db", 1) <= 0
+        if isinstance(start, Path) and beaten:
             lines.append("the protocol's network did not beat the cubic spline on this scan's held-out slices: "
                          "learning on its own")
             record, own = run(options.get("start") or "pretrained", options.get("steps")), True
@@ -176,5 +183,4 @@ def draw_picture(scan, output_dir):
                                              f"across the slices\n(plane {volume.shape[plane_axis] // 2} of axis "
                                              f"{plane_axis})", fontsize=9)
     figure.tight_layout()
-    path = Path(output_dir) / PICTURES / (scan.name.replace("/", "__") + ".png")
-    return save_figure(figure, path, dpi=80)
+    return save_figure(figure, picture_path(output_dir, scan.name), dpi=80)

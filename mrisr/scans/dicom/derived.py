@@ -81,8 +81,8 @@ def derived_image_type(values, enhanced):
 def mark_derived(dataset, description, series_uid=None):
     """Make a dataset a new derived image: uncompressed explicit little endian, new SOP instance UID, a
     new (or the given) series, `description` (its part before any parenthesis) added to the series
-    description and said whole in DerivationDescription, ImageType and every FrameType DERIVED. (Its PixelData must already be the
-    new, uncompressed pixels.)"""
+    description and said whole in DerivationDescription, ImageType and every FrameType DERIVED. (Its
+    PixelData must already be the new, uncompressed pixels.)"""
     enhanced = is_enhanced(dataset)
     dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     dataset.SOPInstanceUID = generate_uid()
