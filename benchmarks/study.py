@@ -12,7 +12,8 @@ protocol that differs as real scans of one protocol do (the slab grid offset by 
 thick along axis 2, another protocol, varied alike; and the EPI volume made 2x thick (8.26 mm), a protocol
 of its own (which the study, choosing each scan's factor from its voxel sizes, makes 4x finer: its output
 is scored at the truth's 4.13 mm, each pair of thin slices averaged). They are all of one subject or one
-template: a network learned on some of them has seen the same anatomy as the others, which real studies of many subjects do not give (see docs/measurements.md).
+template: a network learned on some of them has seen the same anatomy as the others, which real studies of
+many subjects do not give (see docs/measurements.md).
 Scores as benchmarks/through_plane.py: PSNR inside the head, intensities scaled by the truth's 0.1 and 99.9
 percentiles, the gain over the cubic spline along the slices of the same thick scan.
 """

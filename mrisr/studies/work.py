@@ -129,7 +129,8 @@ def upscale(scan, options, settings, output_dir, start=None, steps=None, threads
                           sources=scan.sources)
             return read_record(scan.output)
 
-        record = run(start or options.get("start") or "pretrained", steps if start is not None else options.get("steps"))
+        own_steps = options.get("steps")
+        record = run(start or options.get("start") or "pretrained", steps if start is not None else own_steps)
         own = False
         beaten = record and record.get("learning", {}).get("held_out_gain_db", 1) <= 0
         if isinstance(start, Path) and beaten:
