@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from mrisr.errors import UserError
+from mrisr.scans.geometry import tiling_affine
 from mrisr.scans.through_plane import (
     SliceProfile,
     apply_network,
@@ -13,7 +14,6 @@ from mrisr.scans.through_plane import (
     network_input,
     spline_upsample,
     sub_slices_to_fine,
-    thin_affine,
 )
 from tests.conftest import run_script, write_nifti
 
@@ -63,7 +63,9 @@ def test_thin_voxels_tile_each_thick_voxel_and_restore_the_original_affine(axis,
     to_thick[axis, axis] = factor
     to_thick[axis, 3] = (factor - 1) / 2  # a thick voxel at the centre of the F thin slices it averages
     thick_affine = original @ to_thick
-    thin = thin_affine(thick_affine, axis, factor)
+    factors = [1, 1, 1]
+    factors[axis] = factor
+    thin = tiling_affine(thick_affine, factors)
     np.testing.assert_allclose(thin, original, atol=1e-12)
     # voxel centres: thin k lies at thick coordinate (k + 0.5) / F - 0.5 along the axis
     for k in range(2 * factor):
@@ -350,7 +352,7 @@ def test_upscale_self_on_a_nifti_volume_and_the_saved_network(tmp_path, capsys):
     assert "starting from the network pretrained for x2 on real T1 slices (through_plane_x2.weights.h5)" in out
     result = nibabel.load(tmp_path / "thin.nii.gz")
     assert result.shape == (32, 32, 32) and result.get_data_dtype() == np.int16
-    np.testing.assert_allclose(result.affine, thin_affine(affine, 1, 2), atol=1e-5)
+    np.testing.assert_allclose(result.affine, tiling_affine(affine, (1, 2, 1)), atol=1e-5)
     assert result.header.get_zooms() == pytest.approx(tuple(np.linalg.norm(result.affine[:3, :3], axis=0)))
     assert result.header.get_zooms()[1] == pytest.approx(np.linalg.norm(affine[:3, 1]) / 2)
     values = np.asarray(result.dataobj)

@@ -8,7 +8,7 @@
 import argparse
 import sys
 
-from mrisr.commands.cli import add_split_options, script_main, split_options
+from mrisr.commands.cli import add_split_options, add_standard_options, script_main, split_options
 
 
 def build_parser():
@@ -17,6 +17,7 @@ def build_parser():
         "say, print the sizes and write splits.csv (crop_index,split).")
     add_split_options(parser)
     parser.add_argument("--out", default="splits.csv", help="where to write the split (default splits.csv)")
+    add_standard_options(parser)
     return parser
 
 

@@ -52,11 +52,26 @@ def check_keras_backend():
                         "KERAS_BACKEND for TensorFlow)")
 
 
+def add_standard_options(parser, subparsers=()):
+    """--version and --verbose (TensorFlow's own start-up lines shown) on a command and its sub-commands."""
+    from mrisr import __version__
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s (mrisr {__version__})")
+    for each in (parser, *subparsers):
+        each.add_argument("--verbose", action="store_true",
+                          help="show TensorFlow's own start-up and log lines (hidden by default)")
+
+
 def script_main(main):
-    """Wrap a script's `main(argv)` so failures end with one line and a clear exit status."""
+    """Wrap a script's `main(argv)` so failures end with one line and a clear exit status, and
+    TensorFlow's start-up lines stay hidden unless --verbose."""
 
     @functools.wraps(main)
     def wrapper(argv=None):
+        if "--verbose" not in (sys.argv[1:] if argv is None else argv):
+            from mrisr.core.quiet import hide_tensorflow_start_up
+
+            hide_tensorflow_start_up()
         try:
             with _sigterm_as_interrupt():
                 check_keras_backend()

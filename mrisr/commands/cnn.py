@@ -11,6 +11,7 @@ from mrisr.commands.cli import (
     add_pairs_options,
     add_run_options,
     add_split_options,
+    add_standard_options,
     check_numbers,
     read_split_crops,
     script_main,
@@ -90,6 +91,7 @@ def build_parser():
                           "(beyond the paper; for square crops)")
     evaluate.add_argument("--out", default=None,
                           help="output folder (default: <model path without suffix>_testing_predictions/)")
+    add_standard_options(parser, (train, evaluate))
     return parser
 
 

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mrisr.commands.cli import script_main
+from mrisr.commands.cli import add_standard_options, script_main
 from mrisr.errors import UserError
 
 
@@ -18,6 +18,7 @@ def build_parser():
         "the SSIM to MSE switch marked).")
     parser.add_argument("--models-dir", default="CNN_models", help="where the histories are (default CNN_models)")
     parser.add_argument("--out-dir", default="CNN_loss_plots", help="where the figures go (default CNN_loss_plots)")
+    add_standard_options(parser)
     return parser
 
 

@@ -7,7 +7,7 @@
 import argparse
 import sys
 
-from mrisr.commands.cli import parse_int_list, script_main
+from mrisr.commands.cli import add_standard_options, parse_int_list, script_main
 from mrisr.errors import UserError
 
 
@@ -42,6 +42,7 @@ def build_parser():
                         help="replace the crops already in --out-dir, whole (default: refuse to touch a folder "
                         "that holds crops, so old and new crops never mix)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_standard_options(parser)
     return parser
 
 

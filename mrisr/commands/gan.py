@@ -10,6 +10,7 @@ import sys
 from mrisr.commands.cli import (
     add_run_options,
     add_split_options,
+    add_standard_options,
     check_numbers,
     parse_int_list,
     read_split_crops,
@@ -66,6 +67,7 @@ def build_parser():
     add_split_options(evaluate, default_model="GAN", evaluating=True)
     evaluate.add_argument("--out", default=None,
                           help="output folder (default: <generator path without suffix>_testing_predictions/)")
+    add_standard_options(parser, (train, evaluate))
     return parser
 
 

@@ -7,7 +7,7 @@
 import argparse
 import sys
 
-from mrisr.commands.cli import add_split_options, parse_int_list, script_main, split_options
+from mrisr.commands.cli import add_split_options, add_standard_options, parse_int_list, script_main, split_options
 
 
 def build_parser():
@@ -23,6 +23,7 @@ def build_parser():
     parser.add_argument("--with-bicubic", action="store_true",
                         help="add a bicubic column and write each panel's PSNR against Y")
     parser.add_argument("--out-dir", default="VisualResults", help="where the figure goes (default VisualResults)")
+    add_standard_options(parser)
     return parser
 
 

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mrisr.commands.cli import add_precision_option, check_numbers, parse_int_list, script_main
+from mrisr.commands.cli import add_precision_option, add_standard_options, check_numbers, parse_int_list, script_main
 
 
 def build_parser():
@@ -25,6 +25,7 @@ def build_parser():
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     add_precision_option(parser, "training", "auto: measured on this machine")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_standard_options(parser)
     return parser
 
 

@@ -8,7 +8,7 @@
 import argparse
 import sys
 
-from mrisr.commands.cli import add_precision_option, check_numbers, script_main
+from mrisr.commands.cli import add_precision_option, add_standard_options, check_numbers, script_main
 from mrisr.scans.through_plane import STARTS, Recipe
 
 
@@ -59,6 +59,7 @@ def build_parser():
     parser.add_argument("--no-self-ensemble", action="store_true", help="as 'self'")
     add_precision_option(parser, "learning", "auto")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_standard_options(parser)
     return parser
 
 

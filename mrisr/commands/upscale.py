@@ -11,7 +11,7 @@ finer with a network learned from the volume itself.
 import argparse
 import sys
 
-from mrisr.commands.cli import add_precision_option, check_numbers, script_main
+from mrisr.commands.cli import add_precision_option, add_standard_options, check_numbers, script_main
 from mrisr.scans.through_plane import STARTS, Recipe
 from mrisr.scans.upscale_file import upscale_file
 
@@ -87,6 +87,7 @@ def build_parser():
                         help="for a 4-D NIfTI: the volume to upscale (from 0), in-plane or across slices")
     add_precision_option(parser, "upscaling and learning", "float32 for a model, auto for 'self'")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_standard_options(parser)
     return parser
 
 

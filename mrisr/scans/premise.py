@@ -14,6 +14,8 @@ T1: 1.0 to 1.5, docs/measurements.md); a truth smooth across the slices gives fa
 
 import numpy as np
 
+from mrisr.scans.through_plane.profile import degrade
+
 # Below this ratio, the line below is said. Measured (benchmarks/premise.py, results/premise/premise.json): a
 # real T1 1.02-1.47 on its three axes; its truth blurred 8 mm across 0.19 and still +4.7 dB over the spline,
 # 16 mm across 0.097 and 1.8 dB below it; an extruded slice 0.010 and 7.5 dB below; mixes of the two 0.012 to
@@ -34,8 +36,6 @@ def detail_ratio(volume01, axis, profile, pitch_ratios=(1.0, 1.0)):
     detail, thickened by the slice `profile` along each in-plane axis (resampled to the thin pitch), changes
     from thick sample to thick sample; None where the in-plane axes are too short to thicken."""
     from scipy.ndimage import zoom
-
-    from mrisr.scans.through_plane import degrade
 
     along = _difference_energy(volume01, axis)
     across = []

@@ -77,16 +77,22 @@ def _check_number(name, value, low, high, rule, whole=False, exclusive_low=False
 
 
 def is_through_plane_model(model):
+    """Whether `model` names a .keras file of a network saved by 'self': its Keras config says a model
+    named through_plane_xF (read from the file's config.json, without building it)."""
+    import json
     import zipfile
 
     if model in ("bicubic", "self") or not Path(model).is_file() or not zipfile.is_zipfile(model):
         return False
     try:
         with zipfile.ZipFile(model) as archive:
-            names = archive.namelist()
-            return "config.json" in names and b'"through_plane_x' in archive.read("config.json")
-    except (zipfile.BadZipFile, OSError, EOFError) as error:
+            if "config.json" not in archive.namelist():
+                return False
+            config = json.loads(archive.read("config.json"))
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
         raise UserError(f"cannot read {model} as a Keras model: {error}") from None
+    name = config.get("config", {}).get("name", "") if isinstance(config, dict) else ""
+    return str(name).startswith("through_plane_x")
 
 
 def in_plane_view(scan, axis):

@@ -33,14 +33,6 @@ def intensity_range(pixels):
             count)
 
 
-def working_type(dtype):
-    """The float type to compute a result of `dtype` in: float64 where float32 would round its values
-    (integers wider than 16 bits, float64 itself), else float32."""
-    dtype = np.dtype(dtype)
-    wide = (np.issubdtype(dtype, np.integer) and dtype.itemsize >= 4) or dtype == np.float64
-    return np.float64 if wide else np.float32
-
-
 def cast_like(values, dtype, overwrite=False, bounds=None):
     """Float pixels back to a data type: rounded and clipped to its range for integers (never wrapped:
     the bounds are the nearest values inside the range that the float type holds, since float32 rounds

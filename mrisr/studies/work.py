@@ -26,6 +26,9 @@ def set_threads(threads):
     """Give this worker process `threads` CPU threads (its share of the machine; None: MRISR_THREADS where a
     Dask worker was started with it, else all): the math libraries' variables, and TensorFlow's thread
     pools where it has not started yet."""
+    from mrisr.core.quiet import hide_in_workers
+
+    hide_in_workers()
     threads = threads or int(os.environ.get("MRISR_THREADS", 0) or 0)
     if not threads:
         return
@@ -55,9 +58,11 @@ def _failed(error):
 def survey(path, options):
     """{"status": "planned", "protocol": key, ...} of a scan, {"status": "skipped", "reason"} for one that
     is already isotropic, {"status": "failed", "reason"} for one that cannot be read or planned."""
+    from mrisr.core.quiet import hide_in_workers
     from mrisr.scans.scan import read_scan
     from mrisr.scans.through_plane import make_plan
 
+    hide_in_workers()
     try:
         scan = read_scan(path, say=lambda line: None)
         plan = make_plan(scan, options.get("axis"), options.get("scale"), options.get("slice_thickness"),

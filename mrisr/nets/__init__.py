@@ -1,0 +1,3 @@
+"""The networks and what they compute with: every architecture (models.py), losses and metrics
+(losses.py, metrics.py), OpenCV-exact resizing and the bone colour map (imaging.py), safe loading of a
+.keras file (loading.py), the shipped weights' names and provenance (shipped.py)."""
