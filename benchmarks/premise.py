@@ -1,7 +1,7 @@
 """Where `upscale.py self`'s premise fails, and whether the command says so: volumes whose truth is
 smoother across the slices than in-plane, restored by `upscale.py self` as a user would, scored against
 the truth beside the cubic spline, with the held-out line the command printed, the slice-to-slice detail
-ratio it measures (mrisr/scans/premise.py) and whether it warned.
+ratio it measures (mrisr/scans/through_plane/premise.py) and whether it warned.
 
     python3 benchmarks/premise.py T1.nii.gz [--steps 1500] [--minutes 4] [--self-ensemble]
         [--out results/premise]
@@ -42,8 +42,8 @@ def cases(data):
 
 
 def ratio_of(thick, axis, profile):
-    from mrisr.scans.premise import detail_ratio
     from mrisr.scans.through_plane import normalise
+    from mrisr.scans.through_plane.premise import detail_ratio
 
     return detail_ratio(normalise(thick)[0], axis, profile)
 

@@ -1,10 +1,10 @@
-"""The slice-to-slice detail ratio (mrisr/scans/premise.py): near 1 where the structure looks alike in
+"""The slice-to-slice detail ratio (mrisr/scans/through_plane/premise.py): near 1 where the structure looks alike in
 every direction, far below where the truth is smooth across the slices, and the warning `self` says."""
 
 import numpy as np
 
-from mrisr.scans.premise import SMOOTH_ACROSS, detail_ratio, say_premise
 from mrisr.scans.through_plane import SliceProfile, degrade, normalise
+from mrisr.scans.through_plane.premise import SMOOTH_ACROSS, detail_ratio, say_premise
 from tests.test_through_plane import blob_volume
 
 

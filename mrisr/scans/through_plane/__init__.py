@@ -18,7 +18,8 @@ touch, less with a gap, more when they overlap).
 
 Its modules, each a concern: profile.py (slice profiles, thickening, the spline), sampler.py (training
 pairs), learning.py (the recipe, the start, training, the held-out check), plan.py (axis, factor, profile of
-a volume), application.py (the network applied, the output kept true; `upscale_volume`).
+a volume), application.py (the network applied, the output kept true; `upscale_volume`), premise.py (what the
+held-out check cannot see, and its warning).
 """
 
 from mrisr.scans.through_plane.application import (  # noqa: F401

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mrisr.scans.premise import detail_ratio, say_premise
 from mrisr.scans.through_plane.learning import choose_start, say_quality, train_network
+from mrisr.scans.through_plane.premise import detail_ratio, say_premise
 from mrisr.scans.through_plane.profile import spline_upsample
 from mrisr.scans.through_plane.sampler import network_input, normalise, sub_slices_to_fine
 from mrisr.scans.upscaling import require_finite
