@@ -72,7 +72,7 @@ demo: venv
 	  "$$($(PY) -c 'from mrisr.paper.sources import demo_data_path; print(demo_data_path())')" \
 	  $(DEMO_DIR)/mni152_t1_x2.nii.gz --axis 2
 	@echo "== upscale.py self: the MNI152 volume made 4 mm thick along one axis, restored across slices (1000 steps, applied once, about 2 minutes) =="
-	$(PY) benchmarks/through_plane.py --factor 4 --axes 2 --steps 1000 --minutes 2 --no-self-ensemble --figure \
+	$(PY) -m benchmarks.through_plane --factor 4 --axes 2 --steps 1000 --minutes 2 --no-self-ensemble --figure \
 	  --out $(DEMO_DIR)/through_plane
 	@echo "== demo finished: outputs in $(DEMO_DIR)/ =="
 
@@ -100,7 +100,7 @@ pretrained-mri: venv
 	    --crops $(CROPS) --test-split $(CROPS)/paper_test_split.csv \
 	    --models-dir $(MRI_MODELS)/x$$scale --overwrite --quiet || exit 1; \
 	done
-	$(PY) benchmarks/shipped_weights.py --crops $(CROPS) \
+	$(PY) -m benchmarks.shipped_weights --crops $(CROPS) \
 	  --ship 2=$(MRI_MODELS)/x2/CNN_edsr_PSNR_consistent_x2_model.keras \
 	  --ship 4=$(MRI_MODELS)/x4/CNN_edsr_PSNR_consistent_x4_model.keras
 

@@ -22,9 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script or with -m
-
-from benchmarks.machine import FlopLimit, layer_flops  # noqa: E402
+from benchmarks.machine import FlopLimit, layer_flops
 
 PAIRS, CNN_BATCH, GAN_BATCH = 2450, 32, 128
 VARIANTS = {

@@ -2,7 +2,7 @@
 
 Makes the set in a temporary folder (random int16 images, one tumour mask each,
 15 slices at 256x256 as in the real data), runs extract_crops.py's code on it and
-prints the time. Usage: python3 benchmarks/extract_speed.py [--slices 3064]
+prints the time. Usage: python3 -m benchmarks.extract_speed [--slices 3064]
 """
 
 import argparse
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mrisr.paper.crops import extract_crops  # noqa: E402
-from mrisr.paper.sources import read_kaggle  # noqa: E402
+from mrisr.paper.crops import extract_crops
+from mrisr.paper.sources import read_kaggle
 
 
 def make_kaggle_set(folder, count, seed=0):

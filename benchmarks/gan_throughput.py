@@ -28,9 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script or with -m
-
-from benchmarks.machine import FlopLimit, conv_kernel_seconds, conv_layers, copy_gbps, layer_flops, step_timer  # noqa: E402
+from benchmarks.machine import FlopLimit, conv_kernel_seconds, conv_layers, copy_gbps, layer_flops, step_timer
 
 PAIRS, BATCH = 2450, 128
 VARIANTS = ("plain loop (predict + 2 x train_on_batch)", "fit, one train_step (the default here)",

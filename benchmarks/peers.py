@@ -1,7 +1,7 @@
 """`upscale.py self` beside ECLARE (Remedios et al.: a PyTorch peer that also learns from the thick volume
 alone), on the same thick volume, with the same budget of learning on this machine.
 
-    python3 benchmarks/peers.py T1.nii.gz --eclare-venv /tmp/eclare [--install] [--axis 1] [--factor 4]
+    python3 -m benchmarks.peers T1.nii.gz --eclare-venv /tmp/eclare [--install] [--axis 1] [--factor 4]
         [--minutes 5 | --eclare-defaults] [--eclare-gpu 0] [--no-self] [--probe-only] [--out results/peers]
 
 ECLARE is GPL-3.0 and needs PyTorch: it lives in its own virtual environment (`--install` makes it there:
@@ -35,10 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from mrisr.commands.cli import script_main  # noqa: E402
-from mrisr.errors import UserError  # noqa: E402
+from mrisr.commands.cli import script_main
+from mrisr.errors import UserError
 
 ECLARE_BATCH = 128  # ECLARE's default batch
 ECLARE_DEFAULT_PATCHES = 1_000_000

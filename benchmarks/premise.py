@@ -3,7 +3,7 @@ smoother across the slices than in-plane, restored by `upscale.py self` as a use
 the truth beside the cubic spline, with the held-out line the command printed, the slice-to-slice detail
 ratio it measures (mrisr/scans/through_plane/premise.py) and whether it warned.
 
-    python3 benchmarks/premise.py T1.nii.gz [--steps 1500] [--minutes 4] [--self-ensemble]
+    python3 -m benchmarks.premise T1.nii.gz [--steps 1500] [--minutes 4] [--self-ensemble]
         [--out results/premise]
 
 Cases, all from VOLUME (a 1 mm isotropic scan) made 4x thick along axis 1 (box profile): the volume as

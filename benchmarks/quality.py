@@ -1,7 +1,7 @@
 """Quality report: train the fully convolutional networks within a time budget, evaluate them beside
 bicubic on the test split, and write results/RESULTS.md with its figures.
 
-    python3 benchmarks/quality.py --crops CROPS --test-split CROPS/paper_test_split.csv --budget-minutes 80
+    python3 -m benchmarks.quality --crops CROPS --test-split CROPS/paper_test_split.csv --budget-minutes 80
 
 CROPS: the crop folder of extract_crops.py on the figshare brain tumour data set (Jun Cheng, CC BY 4.0).
 
@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from mrisr.commands.cli import script_main
-from mrisr.errors import UserError  # noqa: E402
-from mrisr.nets.losses import EXTRA_LOSS_SETUPS  # noqa: E402
+from mrisr.errors import UserError
+from mrisr.nets.losses import EXTRA_LOSS_SETUPS
 
 # The paper's published models on its CNN test split, measured from their published predictions
 # with this protocol: the paper's authors published their test predictions (testing_sample_k.png) with their
@@ -256,7 +256,7 @@ def main(argv=None):
 
 def write_report(out_dir, sections, record, args, seconds):
     lines = ["# Results", "",
-             f"Written by `python3 benchmarks/quality.py --crops {Path(args.crops).name}"
+             f"Written by `python3 -m benchmarks.quality --crops {Path(args.crops).name}"
              + (f" --test-split {Path(args.crops).name}/{Path(args.test_split).name}" if args.test_split else "")
              + f" --budget-minutes {args.budget_minutes:g}"
              + ("" if args.loss == "L1" else f" --loss {args.loss}")

@@ -1,7 +1,7 @@
 """The figure at the top of README.md: a real T1 made thick and restored across its slices by `upscale.py
 self`, and an in-plane x2 example with the shipped `mri-x2` weights, each beside interpolation and the truth.
 
-    python3 benchmarks/readme_figure.py T1.nii.gz [--axis 2] [--factor 4] [--steps N] [--out docs/figure.png]
+    python3 -m benchmarks.readme_figure T1.nii.gz [--axis 2] [--factor 4] [--steps N] [--out docs/figure.png]
 
 T1.nii.gz: an isotropic 1 mm scan (default: the MNI152 T1 of the demo source). Top row: the scan
 made F times thick along --axis of its RAS+ orientation (each thick slice the average of F slices), a
@@ -18,9 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from mrisr.commands.cli import script_main  # noqa: E402
+from mrisr.commands.cli import script_main
 
 
 def build_parser():

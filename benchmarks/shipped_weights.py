@@ -6,8 +6,8 @@
     `upscale.py` as a user would (a float32 NIfTI in, the same out), against `upscale.py bicubic`.
 Grey or RGB in [0, 1], PSNR with data range 1, scikit-image SSIM, per image, then the mean.
 
-    python3 benchmarks/shipped_weights.py --crops brain-tumor-crops
-    python3 benchmarks/shipped_weights.py --crops brain-tumor-crops \\
+    python3 -m benchmarks.shipped_weights --crops brain-tumor-crops
+    python3 -m benchmarks.shipped_weights --crops brain-tumor-crops \\
         --ship 2=models/x2/CNN_edsr_PSNR_consistent_x2_model.keras --ship 4=...   # make pretrained-mri
 """
 

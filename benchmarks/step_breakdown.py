@@ -23,10 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script or with -m
-
-from benchmarks.backends import CNN_BATCH, GAN_BATCH, MODULES, fit_step_seconds  # noqa: E402
-from benchmarks.machine import FlopLimit, copy_gbps, layer_flops, median_seconds  # noqa: E402
+from benchmarks.backends import CNN_BATCH, GAN_BATCH, MODULES, fit_step_seconds
+from benchmarks.machine import FlopLimit, copy_gbps, layer_flops, median_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 

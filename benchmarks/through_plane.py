@@ -2,7 +2,7 @@
 restore it, scored against the original beside nearest, linear and cubic-spline interpolation along the
 slice axis.
 
-    python3 benchmarks/through_plane.py [VOLUME] --factor 2,4 [--axes 0,1,2] [--steps N] [--minutes 10]
+    python3 -m benchmarks.through_plane [VOLUME] --factor 2,4 [--axes 0,1,2] [--steps N] [--minutes 10]
         [--mixed-precision auto] [--start pretrained] [--no-self-ensemble] [--gap] [--gaussian] [--figure]
         [--out results/through_plane]
 
@@ -29,11 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from mrisr.commands.cli import parse_int_list, script_main
+from mrisr.errors import UserError
 
-from mrisr.commands.cli import parse_int_list, script_main  # noqa: E402
-from mrisr.errors import UserError  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def thick_volume(image, data, axis, profile):
@@ -233,7 +232,7 @@ def main(argv=None):
                 print(f"Wrote {picture}")
     from mrisr.core.files import save_json
 
-    command = "python3 benchmarks/through_plane.py " + " ".join(argv or sys.argv[1:])
+    command = "python3 -m benchmarks.through_plane " + " ".join(argv or sys.argv[1:])
     save_json(out_dir / "through_plane.json", {"volume": str(path.name), "machine": describe_machine(),
                                                "command": command, "records": records})
     box = [r for r in records if r["profile"] == "box" and not r["thickness"]]

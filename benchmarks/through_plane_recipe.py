@@ -1,7 +1,7 @@
 """One recipe of `upscale.py self` on a real volume, in this process: how the choices of
 `mrisr.scans.through_plane.Recipe` (width, depth, steps, precision) were made.
 
-    python3 benchmarks/through_plane_recipe.py T1.nii.gz [--axis 1] [--factor 4] [--channels 32] [--blocks 8]
+    python3 -m benchmarks.through_plane_recipe T1.nii.gz [--axis 1] [--factor 4] [--channels 32] [--blocks 8]
         [--steps 12000] [--learning-rate 1e-3] [--batch-size 16] [--thick-length 12] [--width 48]
         [--mixed-precision float32] [--start scratch] [--out results/through_plane/recipes.jsonl]
 
@@ -23,10 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from mrisr.commands.cli import script_main  # noqa: E402
-from mrisr.errors import UserError  # noqa: E402
+from mrisr.commands.cli import script_main
+from mrisr.errors import UserError
 
 
 def build_parser():

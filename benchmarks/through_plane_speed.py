@@ -1,23 +1,19 @@
-"""Speed of the learning in `upscale.py self` on this machine, and learning per minute against the loop
-as shipped before (benchmarks/legacy_through_plane.py).
+"""Speed of the learning in `upscale.py self` on this machine.
 
-    python3 benchmarks/through_plane_speed.py VOLUME [--axis 1] [--factor 4] [--seconds 20]
-        [--quality 10,4] [--out results/through_plane_speed]
+    python3 -m benchmarks.through_plane_speed VOLUME [--axis 1] [--factor 4] [--seconds 20]
+        [--out results/through_plane_speed]
 
 VOLUME: an isotropic NIfTI (default: the MNI152 T1 of the demo source), made F times thick along --axis
 (box profile). For float32 and mixed bfloat16, each timed for --seconds: a batch of patches from the
-shipped sampler and from the new one; a step inside the shipped loop (`fit` re-entered on a NumPy round
-of 16 batches), inside the new loop (one `fit` over a stream of batches, timed from its first batch's
-end to its last: `upscale.py self` makes one long `fit`, and a `fit` over a generator can take seconds
-more to return under TensorFlow, recorded apart as `loop_fit_end_wait_s`), and alone (`train_on_batch`
-on one batch: the kernels' time); a forward pass. Each step's FLOPs (Conv2D layers, forward +
-gradients) over its seconds, beside this machine's float32 matmul limit measured in the same run.
-Then the choice of `--mixed-precision auto` (the trial `upscale.py self` runs).
+sampler; a step inside the learning loop (one `fit` over a stream of batches, timed from its first
+batch's end to its last: `upscale.py self` makes one long `fit`, and a `fit` over a generator can take
+seconds more to return under TensorFlow, recorded apart as `loop_fit_end_wait_s`), and alone
+(`train_on_batch` on one batch: the kernels' time); a forward pass. Each step's FLOPs (Conv2D layers,
+forward + gradients) over its seconds, beside this machine's float32 matmul limit measured in the same
+run. Then the choice of `--mixed-precision auto` (the trial `upscale.py self` runs).
 
---quality OLD,NEW: the shipped loop in float32 for OLD minutes against the new default with a time
-limit of NEW minutes, both on the thick volume, each applied as its command applies it (the shipped
-loop's network once, today's with the self-ensemble), scored against the original inside the head
-beside the cubic spline (as benchmarks/through_plane.py scores).
+(The loop shipped before this one, and the learning per minute of each, were measured with a frozen copy of
+the old code, since deleted: results/through_plane_speed/, commits 4786cae to 0613bfb.)
 
 Run with TF_ENABLE_ONEDNN_OPTS=0 to see a CPU without native bfloat16: TensorFlow then runs bfloat16
 through its emulation, as it does on an AVX2-only CPU (the report records the variable).
@@ -32,11 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks.machine import FlopLimit, describe_machine  # noqa: E402
-from mrisr.commands.cli import script_main  # noqa: E402
-from mrisr.core.precision import failure_reason  # noqa: E402
+from benchmarks.machine import FlopLimit, describe_machine
+from mrisr.commands.cli import script_main
+from mrisr.core.precision import failure_reason
 
 POLICIES = ("float32", "mixed_bfloat16")
 
@@ -71,17 +65,13 @@ def step_flops(recipe, factor):
 def measure_policy(policy, volume01, axis, profile, recipe, seconds):
     import keras
 
-    from benchmarks.legacy_through_plane import PatchSampler as LegacySampler
     from mrisr.nets.models import through_plane_network
     from mrisr.scans.through_plane import PatchSampler
 
     planes = np.moveaxis(volume01, axis, 0)
-    legacy_sampler = LegacySampler(planes, profile, recipe.thick_length, recipe.width)
     sampler = PatchSampler(planes, profile, recipe.thick_length, recipe.width)
     batch = recipe.batch_size
-    row = {"policy": policy,
-           "legacy_sampler_ms": 1000 * timed(lambda: legacy_sampler.batch(batch), 2),
-           "sampler_ms": 1000 * timed(lambda: sampler.batch(batch), 2)}
+    row = {"policy": policy, "sampler_ms": 1000 * timed(lambda: sampler.batch(batch), 2)}
 
     def compiled():
         keras.utils.set_random_seed(0)
@@ -95,13 +85,6 @@ def measure_policy(policy, volume01, axis, profile, recipe, seconds):
         inputs, targets = sampler.batch(batch)
         row["kernel_ms"] = 1000 * timed(lambda: model.train_on_batch(inputs, targets), seconds)
         row["forward_ms"] = 1000 * timed(lambda: model.predict_on_batch(inputs), seconds / 2)
-        model = compiled()
-        rounds = legacy_sampler.batch(16 * batch)  # the shipped loop: fit re-entered on 16 batches
-
-        def legacy_round():
-            model.fit(*rounds, batch_size=batch, epochs=1, verbose=0)
-
-        row["legacy_loop_ms"] = 1000 * timed(legacy_round, seconds) / 16
         model = compiled()
 
         def stream():
@@ -159,44 +142,12 @@ def auto_choice(volume01, axis, profile, recipe):
     return {"policy": policy, "step_ms": 1000 * seconds, "said": said[0]}
 
 
-def quality(truth, thick, axis, profile, minutes_old, minutes_new):
-    from benchmarks.legacy_through_plane import train_network as legacy_train
-    from benchmarks.through_plane import Scorer
-    from mrisr.scans.through_plane import normalise, spline_upsample, thin_output, train_network
-
-    scorer = Scorer(truth)
-    spline = scorer(spline_upsample(thick, axis, profile.factor))[0]
-    volume01, low, span = normalise(thick)
-    rows = []
-    for name, minutes in (("shipped loop, float32", minutes_old), ("new default", minutes_new)):
-        if name.startswith("shipped"):
-            model, (seconds, steps, _) = legacy_train(volume01, axis, profile, minutes, precision="float32",
-                                                      progress=False)
-            policy, weight = "float32", 1.0
-        else:
-            model, report = train_network(volume01, axis, profile, minutes=minutes, progress=False)
-            seconds, steps, policy, weight = report.seconds, report.steps, report.precision, report.blend_weight
-        # each applied as its command applies it: the shipped loop's once, today's with the self-ensemble
-        # and the held-out blend
-        thin = thin_output(model, volume01, axis, profile.factor, low, span, "float32", weight,
-                           self_ensemble=not name.startswith("shipped"), progress=False)
-        psnr, ssim = scorer(thin)
-        rows.append({"loop": name, "minutes_limit": minutes, "seconds": round(seconds, 1), "steps": steps,
-                     "precision": policy, "psnr": round(psnr, 3), "ssim": round(ssim, 4),
-                     "gain_over_spline": round(psnr - spline, 3)})
-        print(f"  {name:<22} {minutes:5g} min limit: {steps:6d} steps in {seconds:5.0f} s ({policy}), "
-              f"PSNR {psnr:.2f} dB, {psnr - spline:+.2f} dB over the cubic spline ({spline:.2f})", flush=True)
-    return {"spline_psnr": round(spline, 3), "runs": rows}
-
-
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("volume", nargs="?", default=None, help="isotropic NIfTI (default: the MNI152 T1)")
     parser.add_argument("--axis", type=int, default=1, choices=(0, 1, 2), help="the axis made thick (default 1)")
     parser.add_argument("--factor", type=int, default=4, help="thin slices per thick slice (default 4)")
     parser.add_argument("--seconds", type=float, default=20.0, help="timing per measurement (default 20)")
-    parser.add_argument("--quality", default=None, metavar="OLD,NEW",
-                        help="also compare the gain: the shipped loop for OLD minutes, the new default for NEW")
     parser.add_argument("--out", default="results/through_plane_speed", help="folder of the report")
     return parser
 
@@ -207,7 +158,6 @@ def main(argv=None):
     import nibabel
 
     from benchmarks.through_plane import thick_volume
-    from mrisr.commands.cli import parse_int_list
     from mrisr.paper.sources import demo_data_path
     from mrisr.scans.through_plane import Recipe, SliceProfile, normalise
 
@@ -215,7 +165,7 @@ def main(argv=None):
     image = nibabel.load(path)
     data = np.asarray(image.dataobj, np.float32)
     profile, recipe = SliceProfile(args.factor), Recipe()
-    truth, thick, _ = thick_volume(image, data, args.axis, profile)
+    _, thick, _ = thick_volume(image, data, args.axis, profile)
     volume01, _, _ = normalise(thick)
     machine = describe_machine()
     limit = FlopLimit()
@@ -234,25 +184,19 @@ def main(argv=None):
         if "failed" in row:
             print(f"{row['policy']:<16} failed: {row['failed']}")
             continue
-        for key, where in (("legacy_loop_ms", "shipped loop (fit per round)"), ("loop_ms", "new loop (one fit)"),
-                           ("kernel_ms", "train_on_batch alone")):
+        for key, where in (("loop_ms", "the loop (one fit)"), ("kernel_ms", "train_on_batch alone")):
             seconds = row[key] / 1000
             row[key.replace("_ms", "_gflops")] = flops / seconds / 1e9
             print(f"{row['policy']:<16} {where:<28} {row[key]:8.1f} {60 / seconds:10.0f} "
                   f"{recipe.batch_size / seconds:10.0f} {flops / seconds / 1e9:8.0f} "
                   f"{flops / seconds / 1e9 / limit.best:9.0%}")
-        print(f"{'':<16} forward {row['forward_ms']:.1f} ms; a batch of patches: shipped sampler "
-              f"{row['legacy_sampler_ms']:.1f} ms, new {row['sampler_ms']:.1f} ms; the new loop's fit returned "
-              f"{row['loop_fit_end_wait_s']:.1f} s after its last step")
+        print(f"{'':<16} forward {row['forward_ms']:.1f} ms; a batch of patches {row['sampler_ms']:.1f} ms; the "
+              f"loop's fit returned {row['loop_fit_end_wait_s']:.1f} s after its last step")
     choice = auto_choice(volume01, args.axis, profile, recipe)
     print(f"--mixed-precision auto on this machine: {choice['said']}")
     report = {"machine": machine, "volume": path.name, "axis": args.axis, "factor": args.factor,
               "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS"), "recipe": recipe.__dict__,
               "step_gflop": flops / 1e9, "matmul_limit_gflops": limit.best, "policies": rows, "auto": choice}
-    if args.quality:
-        minutes_old, minutes_new = parse_int_list(args.quality, "--quality", count=2)
-        print(f"learning per minute on {path.name} x{args.factor} along axis {args.axis}:")
-        report["quality"] = quality(truth, thick, args.axis, profile, minutes_old, minutes_new)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     name = "through_plane_speed" + ("_no_onednn" if os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0" else "")

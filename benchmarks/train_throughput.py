@@ -25,9 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script or with -m
-
-from benchmarks.machine import FlopLimit, copy_gbps, layer_flops, median_seconds, step_timer  # noqa: E402
+from benchmarks.machine import FlopLimit, copy_gbps, layer_flops, median_seconds, step_timer
 
 VARIANTS = {
     "plain fit (no XLA, system allocator)": {"xla": False, "bfc": False},

@@ -5,7 +5,7 @@ Each size runs in its own process; the figure is the growth of the peak resident
 over the process's peak after the model is built and warmed up, so it is what the image costs.
 The tiles are made, predicted and blended one batch at a time, so the growth should follow the
 output image (two float32 accumulators and one float64 slice), not the tile count.
-Usage: python3 benchmarks/upscale_memory.py [--sizes 1000,2000,4000] [--model generator|cnn]
+Usage: python3 -m benchmarks.upscale_memory [--sizes 1000,2000,4000] [--model generator|cnn]
 """
 
 import argparse

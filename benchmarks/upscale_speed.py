@@ -4,18 +4,14 @@ Speed does not depend on the weights, so each network is built fresh (random wei
 through the same path as upscale.py (mrisr.upscaling): whole slice for the fully convolutional
 networks with the default tile of 192 input pixels (so a 512x512 slice is 9 tiles), overlapping
 25x25 tiles for the paper's fixed-size CNN and generator. Warm-up first, then the median of
---repeats runs. Usage: python3 benchmarks/upscale_speed.py [--repeats 5] [--size 512]
+--repeats runs. Usage: python3 -m benchmarks.upscale_speed [--repeats 5] [--size 512]
 """
 
 import argparse
-import sys
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script or with -m
-
-from benchmarks.machine import matmul_gflops, median_seconds  # noqa: E402
+from benchmarks.machine import matmul_gflops, median_seconds
 
 
 def upscalers(tile):
