@@ -6,12 +6,20 @@ DEMO_DIR := demo_run
 export TF_CPP_MIN_LOG_LEVEL := 2
 export MPLBACKEND := Agg
 
-.PHONY: demo test test-slow test-backends venv backends clean pretrained pretrained-mri pretrained-self vendor-data
+.PHONY: demo test test-slow test-backends venv venv-python backends clean pretrained pretrained-mri pretrained-self vendor-data
 
-venv: $(VENV)/.installed
+venv: venv-python $(VENV)/.installed
+
+# A .venv made by another Python than $(PYTHON) is not used silently (make PYTHON=python3.12 test after a
+# .venv of 3.11): say so and stop.
+venv-python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
+	@if [ -x $(PY) ] && [ "$$($(PY) -c 'import sys; print(sys.version_info[:2])')" != \
+	    "$$($(PYTHON) -c 'import sys; print(sys.version_info[:2])')" ]; then \
+	  echo "$(VENV) was made by $$($(PY) --version), not $$($(PYTHON) --version): remove it (rm -rf $(VENV)) to make one"; \
+	  exit 2; fi
 
 $(VENV)/.installed: requirements.txt pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
