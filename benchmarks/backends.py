@@ -61,7 +61,8 @@ def measure(jit, steps):
 
     from mrisr.nets.losses import mse_loss
     from mrisr.nets.models import edsr_network, paper_cnn
-    from mrisr.paper.gan import GANSettings, build_gan
+    from mrisr.paper.gan import GANSettings
+    from mrisr.paper.gan_model import build_gan
     from mrisr.paper.training import CNNSettings, make_optimizer
     from mrisr.scans.upscaling import ConvolutionalUpscaler, receptive_margin
 

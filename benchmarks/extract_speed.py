@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mrisr.paper.crops import extract_crops
+from mrisr.paper.extraction import extract_crops
 from mrisr.paper.sources import read_kaggle
 
 

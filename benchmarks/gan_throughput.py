@@ -71,7 +71,7 @@ def plain_loop_steps(generator, discriminator, inputs, targets, steps):
     """The authors' loop: predict, then two train_on_batch calls per step."""
     import keras
 
-    from mrisr.paper.gan import rmsprop
+    from mrisr.paper.gan_model import rmsprop
 
     discriminator.compile(optimizer=rmsprop(2e-4, 6e-8), loss="binary_crossentropy")
     discriminator.trainable = False
@@ -95,7 +95,7 @@ def plain_loop_steps(generator, discriminator, inputs, targets, steps):
 def fit_steps(settings, inputs, targets, steps):
     import tensorflow as tf
 
-    from mrisr.paper.gan import build_gan
+    from mrisr.paper.gan_model import build_gan
 
     gan = build_gan(settings)
     dataset = tf.data.Dataset.from_tensors((inputs, targets)).repeat()

@@ -98,7 +98,7 @@ def table(rows):
 
 
 def demo_crops(out_dir, given):
-    from mrisr.paper.crops import extract_crops
+    from mrisr.paper.extraction import extract_crops
     from mrisr.paper.sources import read_demo
 
     if given:
@@ -168,7 +168,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.budget_minutes <= 0:
         raise UserError("--budget-minutes must be positive")
-    from mrisr.paper.crops import make_pairs, read_crops
+    from mrisr.paper.crops import read_crops
+    from mrisr.paper.pairs import make_pairs
     from mrisr.paper.provenance import choose_test_set
     from mrisr.paper.splits import SplitOptions, make_split, split_crop_set
 

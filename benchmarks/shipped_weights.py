@@ -67,7 +67,7 @@ def provenance(history, validation, test, bicubic_test, chosen_from, test_split_
 def consistent_scores(model, crop_set, crop_indices, scale):
     """Mean PSNR/SSIM of `model` and of bicubic on consistent pairs of the given crops."""
     from mrisr.nets.metrics import bicubic_upscale, score_images
-    from mrisr.paper.crops import make_pairs
+    from mrisr.paper.pairs import make_pairs
     from mrisr.paper.evaluation import predict
 
     pairs = make_pairs(crop_set.subset(crop_indices), "consistent", scale)
@@ -220,7 +220,8 @@ def model_scale(model):
 
 
 def demo_test_set(work):
-    from mrisr.paper.crops import extract_crops, read_crops
+    from mrisr.paper.crops import read_crops
+    from mrisr.paper.extraction import extract_crops
     from mrisr.paper.sources import read_demo
     from mrisr.paper.splits import make_split
 

@@ -65,7 +65,8 @@ def cnn_parts(jit, steps):
 
 
 def gan_parts(jit, steps):
-    from mrisr.paper.gan import GANSettings, build_gan
+    from mrisr.paper.gan import GANSettings
+    from mrisr.paper.gan_model import build_gan
 
     rng = np.random.default_rng(0)
     gan = build_gan(GANSettings(xla=jit))

@@ -88,7 +88,7 @@ def run_script(script_name, argv, capsys):
 
 def make_crop_folder(folder, count=30, sizes=(6, 12), seed=0):
     """A labelled crop folder made by the real extraction code, with tiny crops for fast training."""
-    from mrisr.paper.crops import extract_crops
+    from mrisr.paper.extraction import extract_crops
     from mrisr.paper.sources import read_kaggle
 
     images, masks, _ = make_slices(count, seed=seed)

@@ -7,7 +7,8 @@ from PIL import Image
 
 from mrisr.errors import UserError
 from mrisr.nets.imaging import bone_rgba_to_grey, bone_table, min_max_normalise, resize_cubic
-from mrisr.paper.crops import bounding_box, crop_window, extract_crops, make_crop_pair, read_crops
+from mrisr.paper.crops import read_crops
+from mrisr.paper.extraction import bounding_box, crop_window, extract_crops, make_crop_pair
 from mrisr.paper.sources import read_kaggle
 from tests.conftest import SHARED_CROPS, interrupt_after, make_slices, write_kaggle
 
@@ -136,13 +137,14 @@ def test_a_folder_with_crops_is_refused_and_overwrite_replaces_it_whole(tmp_path
 
 
 def test_an_interrupted_extraction_leaves_the_folder_as_it_was(tmp_path, monkeypatch):
-    import mrisr.paper.crops
+    import mrisr.paper.extraction
 
     images, masks, _ = make_slices(6)
     source = read_kaggle(write_kaggle(tmp_path / "d", images, masks, [1, 2, 3] * 2))
     extract_crops(source, tmp_path / "c", progress=False)
     before = {name: (tmp_path / "c" / name).read_bytes() for name in crop_files(tmp_path / "c")}
-    monkeypatch.setattr(mrisr.paper.crops, "save_crop_png", interrupt_after(5)(mrisr.paper.crops.save_crop_png))
+    monkeypatch.setattr(mrisr.paper.extraction, "save_crop_png",
+                        interrupt_after(5)(mrisr.paper.extraction.save_crop_png))
     with pytest.raises(KeyboardInterrupt):
         extract_crops(source, tmp_path / "c", progress=False, overwrite=True)
     assert {name: (tmp_path / "c" / name).read_bytes() for name in crop_files(tmp_path / "c")} == before

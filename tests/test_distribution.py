@@ -83,7 +83,7 @@ GAN_STEPS = textwrap.dedent("""
     two_devices = setup_devices(2)
     import keras, numpy as np
     from mrisr.paper.datasets import make_dataset
-    from mrisr.paper.gan import PairedGAN
+    from mrisr.paper.gan_model import PairedGAN
     from mrisr.nets.models import build_generator, paper_discriminator
 
     rng = np.random.default_rng(0)

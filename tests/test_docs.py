@@ -110,3 +110,12 @@ def test_the_upscaling_reference_names_every_option_of_upscale():
     options = script_options()["upscale.py"] - {"--help"}
     missing = sorted(o for o in options if not re.search(re.escape(o) + r"(?![a-z-])", text))
     assert not missing, f"docs/upscaling.md does not name {missing}"
+
+
+def test_citation_and_changelog_name_the_packages_version():
+    from mrisr.version import __version__
+
+    citation = (ROOT / "CITATION.cff").read_text()
+    assert re.search(r"^version: (\S+)$", citation, re.M).group(1) == __version__
+    newest = re.search(r"^## (\S+)", (ROOT / "CHANGELOG.md").read_text(), re.M).group(1)
+    assert newest == __version__

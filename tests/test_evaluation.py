@@ -1,14 +1,14 @@
 import keras
 import numpy as np
 
-from mrisr.nets import models
+from mrisr.nets import layers, models
 from mrisr.nets.imaging import grey_to_bone_rgba
 from mrisr.paper.evaluation import predict
 
 
 def test_self_ensemble_turns_each_prediction_back():
     crops = keras.Input((None, None, 4))
-    cubic = keras.Model(crops, models.GreyToBone()(models.CubicUpsample(2)(models.BoneToGrey()(crops))))
+    cubic = keras.Model(crops, layers.GreyToBone()(layers.CubicUpsample(2)(layers.BoneToGrey()(crops))))
     inputs = grey_to_bone_rgba(np.random.default_rng(0).random((3, 9, 9)))
     # Cubic upscaling commutes with flips and rotations: the ensemble of its eight views is itself.
     np.testing.assert_allclose(predict(cubic, inputs, self_ensemble=True), predict(cubic, inputs), atol=1e-5)

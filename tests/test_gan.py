@@ -5,7 +5,8 @@ import pytest
 from mrisr.core.files import load_json
 from mrisr.nets.models import paper_discriminator, paper_generator
 from mrisr.paper.crops import read_crops
-from mrisr.paper.gan import GANSettings, build_gan, gan_scores, train_gan
+from mrisr.paper.gan import GANSettings, train_gan
+from mrisr.paper.gan_model import build_gan, gan_scores
 from mrisr.paper.splits import make_split
 from tests.conftest import interrupt_after_epochs
 

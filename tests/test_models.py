@@ -1,4 +1,11 @@
+import keras
+import numpy as np
+import pytest
+
+from mrisr.nets import models
 from mrisr.nets.models import build_cnn, paper_cnn
+
+pytestmark = pytest.mark.backend  # also run on JAX and PyTorch by make test-backends
 
 
 def test_paper_cnn_has_the_papers_parameter_count_and_shapes():
@@ -15,32 +22,6 @@ def test_paper_cnn_has_the_papers_parameter_count_and_shapes():
 def test_build_cnn_other_sizes():
     model = build_cnn("paper", 6, 12, 4)
     assert model.output_shape == (None, 12, 12, 4)
-
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from mrisr.nets import models  # noqa: E402
-from mrisr.nets.imaging import bone_rgba_to_grey, grey_to_bone_rgba, resize_cubic  # noqa: E402
-
-pytestmark = pytest.mark.backend  # also run on JAX and PyTorch by make test
-
-
-@pytest.mark.parametrize("scale", [2, 3, 4])
-def test_cubic_upsample_layer_is_opencvs_cubic_resize(scale):
-    image = np.random.default_rng(scale).random((1, 7, 11, 1)).astype(np.float32)
-    upscaled = keras.ops.convert_to_numpy(models.CubicUpsample(scale)(image))[0, ..., 0]
-    assert upscaled.shape == (7 * scale, 11 * scale)
-    np.testing.assert_allclose(upscaled, resize_cubic(image[0, ..., 0], (7 * scale, 11 * scale)), atol=1e-5)
-
-
-def test_colour_map_layers_invert_each_other_on_the_maps_entries():
-    grey = (np.random.default_rng(0).integers(0, 256, size=(2, 5, 6)) + 0.5) / 256
-    rgba = grey_to_bone_rgba(grey)
-    as_grey = keras.ops.convert_to_numpy(models.BoneToGrey()(rgba))[..., 0]
-    np.testing.assert_allclose(as_grey, bone_rgba_to_grey(rgba), atol=1e-7)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(models.GreyToBone()(as_grey[..., None].astype(np.float32))), rgba, atol=1e-6)
 
 
 @pytest.mark.parametrize("arch", ["espcn", "edsr", "edsr_global", "edsr_minmax"])

@@ -185,7 +185,7 @@ def test_the_step_bar_never_passes_its_total_and_ends_at_the_steps_made(estimate
 def test_consistent_pairs_share_one_intensity_scale(tiny_crops):
     from mrisr.errors import UserError
     from mrisr.nets.imaging import bone_rgba_to_grey
-    from mrisr.paper.crops import consistent_pairs, make_pairs
+    from mrisr.paper.pairs import consistent_pairs, make_pairs
 
     crops = read_crops(tiny_crops)
     pairs = consistent_pairs(crops, 2)
@@ -202,7 +202,8 @@ def test_a_network_trained_a_few_steps_beats_nearest_neighbour_on_its_training_p
 
     from mrisr.nets.imaging import grey_to_bone_rgba, min_max_normalise
     from mrisr.nets.metrics import bicubic_upscale, score_images
-    from mrisr.paper.crops import CropSet, consistent_pairs
+    from mrisr.paper.crops import CropSet
+    from mrisr.paper.pairs import consistent_pairs
 
     rng = np.random.default_rng(0)  # smooth random images: structure a network can learn
     grey = [min_max_normalise(gaussian_filter(rng.random((16, 16)), 2.0)) for _ in range(40)]
@@ -337,7 +338,7 @@ def test_the_history_records_the_crops_and_split(tiny_crops, tmp_path):
 def test_ema_weights_are_the_moving_average_even_when_training_stops_early():
     import keras
 
-    from mrisr.paper.training import ema_callbacks
+    from mrisr.paper.cnn_callbacks import ema_callbacks
 
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])

@@ -54,7 +54,7 @@ def check_keras_backend():
 
 def add_standard_options(parser, subparsers=()):
     """--version and --verbose (TensorFlow's own start-up lines shown) on a command and its sub-commands."""
-    from mrisr import __version__
+    from mrisr.version import __version__
 
     parser.add_argument("--version", action="version", version=f"%(prog)s (mrisr {__version__})")
     for each in (parser, *subparsers):

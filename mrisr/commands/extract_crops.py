@@ -49,7 +49,7 @@ def build_parser():
 @script_main
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    from mrisr.paper.crops import MAX_CROP_SIDE
+    from mrisr.paper.extraction import MAX_CROP_SIDE
 
     sizes = parse_int_list(args.sizes, "--sizes", count=2, maximum=MAX_CROP_SIDE)
     if sizes[0] >= sizes[1]:
@@ -59,7 +59,7 @@ def main(argv=None):
     if args.limit is not None and args.limit <= 0:
         raise UserError("--limit must be positive")
 
-    from mrisr.paper.crops import extract_crops
+    from mrisr.paper.extraction import extract_crops
     from mrisr.paper.sources import open_source
 
     source = open_source(args.source, args.data_dir, args.limit)

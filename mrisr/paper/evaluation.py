@@ -125,7 +125,8 @@ def evaluate_model_file(model_path, crops_folder, split_options, name, descripti
     from mrisr.core.files import check_output_path
     from mrisr.nets.loading import load_model
     from mrisr.nets.shipped import SHIPPED, resolve_model
-    from mrisr.paper.crops import make_pairs, read_crops
+    from mrisr.paper.crops import read_crops
+    from mrisr.paper.pairs import make_pairs
     from mrisr.paper.provenance import choose_test_set, read_data_record, recorded_pairs
 
     shipped = SHIPPED.get(str(model_path))

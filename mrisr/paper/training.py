@@ -6,12 +6,13 @@ from typing import Optional
 
 import keras
 
-from mrisr.core.callbacks import StopOnNonFinite, TimeLimit, check_finite_epoch
+from mrisr.core.callbacks import StopOnNonFinite, TimeLimit
 from mrisr.core.files import load_json
 from mrisr.core.precision import policy_scope
 from mrisr.core.runs import TrainingRun, guarded_run
 from mrisr.errors import UserError
 from mrisr.nets.losses import LOSS_FUNCTIONS, loss_phases
+from mrisr.paper.cnn_callbacks import EpochRecorder, ResumableEarlyStopping, ema_callbacks
 from mrisr.paper.datasets import make_dataset, prepare_training
 from mrisr.paper.names import cnn_stem
 from mrisr.paper.provenance import data_differences
@@ -47,7 +48,6 @@ def make_optimizer(settings, steps_per_epoch=1, time_limited=False):
     """Adam with the paper's decay, as Keras's InverseTimeDecay: lr / (1 + decay * step); or, as
     options, a cosine decay over all epochs (over the time limit when there is one, `time_progress`
     being the variable that holds its elapsed share) or a constant rate, and an EMA of the weights."""
-    import keras
 
     if settings.lr_schedule == "inverse-time":
         schedule = keras.optimizers.schedules.InverseTimeDecay(
@@ -64,62 +64,6 @@ def make_optimizer(settings, steps_per_epoch=1, time_limited=False):
     else:
         raise ValueError(f"unknown learning-rate schedule {settings.lr_schedule!r}")
     return keras.optimizers.Adam(learning_rate=schedule, use_ema=settings.ema)
-
-
-class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
-    """EarlyStopping that can start from a saved `wait` and `best` (for --resume)."""
-
-    def __init__(self, initial_state=None, **kwargs):
-        super().__init__(**kwargs)
-        self.initial_state = initial_state or {}
-
-    def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        if self.initial_state:
-            self.wait = self.initial_state["wait"]
-            self.best = self.initial_state["best"]
-
-    def state(self):
-        return {"wait": int(self.wait), "best": float(self.best)}
-
-
-class EpochRecorder(keras.callbacks.Callback):
-    """Append each epoch to the run's history and write a checkpoint to resume from."""
-
-    def __init__(self, run, phase_index, early_stopping):
-        super().__init__()
-        self.run, self.phase_index, self.early_stopping = run, phase_index, early_stopping
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        check_finite_epoch(logs, len(self.run.history["epoch"]) + 1, [self.model])
-        history = self.run.history
-        history["epoch"].append(len(history["epoch"]) + 1)
-        history["phase"].append(self.run.phases[self.phase_index])
-        history["loss"].append(float(logs["loss"]))
-        history["val_loss"].append(float(logs["val_loss"]))
-        self.run.save_checkpoint(self.phase_index, epoch + 1, self.early_stopping.state())
-
-
-class KeepEMAAtStop(keras.callbacks.Callback):
-    """For the end of the callback list: makes the averaged weights the final ones however training
-    stops. (Keras's SwapEMAWeights does that only after the last planned epoch: when early stopping or
-    a time limit ends training, `fit` would otherwise finish with the raw weights.)"""
-
-    def __init__(self, swap):
-        super().__init__()
-        self.swap = swap
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.model.stop_training and self.swap._ema_weights_in_model:
-            self.swap._finalize_ema_values()  # the average's copy := the model's (averaged) weights
-
-
-def ema_callbacks():
-    """Keras's SwapEMAWeights (validation and the epoch-end callbacks see the averaged weights) and
-    KeepEMAAtStop, for the start and the end of the callback list."""
-    swap = keras.callbacks.SwapEMAWeights(swap_on_epoch=True)
-    return swap, KeepEMAAtStop(swap)
 
 
 class CNNRun(TrainingRun):
@@ -259,7 +203,6 @@ def read_cnn_history(path):
 def cnn_precision(settings, crop_set, train_data, devices, say=print):
     """The policy of `--mixed-precision auto`: float32 or 16 bits, whichever runs this run's training
     step (its network, first loss, batch and XLA setting) faster here (precision.measured_policy)."""
-    import keras
 
     from mrisr.core.precision import measured_policy
     from mrisr.nets.models import build_cnn
@@ -283,7 +226,7 @@ def train_cnn(crop_set, split, settings, models_dir, resume=False, verbose=1, ex
     one); returns the finished CNNRun."""
     from mrisr.core.distribution import Devices, without_xla
     from mrisr.nets.models import build_cnn
-    from mrisr.paper.crops import make_pairs
+    from mrisr.paper.pairs import make_pairs
     from mrisr.paper.provenance import data_record
 
     devices = devices or Devices()

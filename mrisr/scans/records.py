@@ -52,7 +52,7 @@ def make_record(input_path, settings, plan=None, report=None, warnings=(), secon
     """The record (a dict, BIDS sidecar keys beside this project's own) of an output made from `input_path`
     with `settings` (the options as given), `plan` (through_plane.Plan), `report` (TrainingReport, None
     when a saved `network` was applied)."""
-    from mrisr import __version__
+    from mrisr.version import __version__
 
     record = {"settings": dict(settings), "version": __version__, "command": command,
               "input": {"path": str(input_path), "files": len(input_files(input_path)),

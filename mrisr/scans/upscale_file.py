@@ -121,7 +121,7 @@ def in_plane(model, input_path, output_path, axis=None, scale=None, tile=192, pr
     """Upscale each slice of a file with a model (or bicubic) and write it as the output asks."""
     import numpy as np
 
-    from mrisr import __version__
+    from mrisr.version import __version__
     from mrisr.nets.shipped import describe_model
     from mrisr.scans.scan import check_output, output_kind, read_scan, write_scan
     from mrisr.scans.upscaling import check_memory, load_upscaler, output_bytes, upscale_pixels
@@ -167,7 +167,7 @@ def across_slices(model_name, input_path, output_path, axis=None, scale=None, sl
     """Make the slices of a thick-slice volume finer (through_plane.py) and write it as the output asks,
     with the record of what made it beside it (`record`: the settings to record, None: no record;
     `sources`: what the record names as the source, default the input's path)."""
-    from mrisr import __version__
+    from mrisr.version import __version__
     from mrisr.core.files import check_output_path
     from mrisr.core.model_files import save_model
     from mrisr.nets.loading import load_model

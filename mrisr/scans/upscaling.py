@@ -175,8 +175,9 @@ def load_upscaler(model_spec, scale=None, tile=192, precision="float32", say=pri
     import keras
 
     from mrisr.core.precision import measured_policy, mixed_copy
+    from mrisr.nets.layers import GlobalAffine, MinMaxNormalise
     from mrisr.nets.loading import load_model
-    from mrisr.nets.models import GlobalAffine, MinMaxNormalise, grey_network
+    from mrisr.nets.models import grey_network
     from mrisr.nets.shipped import resolve_model
 
     model_spec = resolve_model(model_spec)

@@ -28,7 +28,7 @@ def _gain(result):
 
 def write_report(output_dir, results, input_path, workers, seconds):
     """Write the report of a study's `results` (engine.run_study), whole or not at all; returns its path."""
-    from mrisr import __version__
+    from mrisr.version import __version__
     from mrisr.core.files import atomic_write
 
     counts = {status: sum(r["status"] == status for r in results) for status in ("done", "kept", "skipped", "failed")}
