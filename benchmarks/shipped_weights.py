@@ -3,10 +3,12 @@
 (a) the paper's CNN test split of the real crops as consistent pairs (needs --crops);
 (b) the demo source's crops (MNI152 template) as consistent pairs: the test part of their paper split;
 (c) whole axial slices of the MNI152 template, area-averaged by the scale and upscaled through
-    `upscale.py` as a user would (a float32 NIfTI in, the same out), against `upscale.py bicubic`.
+    `upscale.py` as a user would (a float32 NIfTI in, the same out), against `upscale.py bicubic`;
+(d) with --volume, the same on a real head scan of a subject outside the data set (e.g. the 1 mm T1 of
+    shared/data/volumes): whole slices of someone the networks never saw any slice of.
 Grey or RGB in [0, 1], PSNR with data range 1, scikit-image SSIM, per image, then the mean.
 
-    python3 -m benchmarks.shipped_weights --crops brain-tumor-crops
+    python3 -m benchmarks.shipped_weights --crops brain-tumor-crops [--volume T1.nii.gz]
     python3 -m benchmarks.shipped_weights --crops brain-tumor-crops \\
         --ship 2=models/x2/CNN_edsr_PSNR_consistent_x2_model.keras --ship 4=...   # make pretrained-mri
 """
@@ -149,19 +151,17 @@ def build_parser():
                         "validation and ship the best as pretrained/mri_xSCALE.keras with its provenance")
     parser.add_argument("--models", default="mri-x2,mri-x4,demo-x2",
                         help="comma-separated weights to measure (short names or .keras files)")
+    parser.add_argument("--volume", default=None, metavar="NIFTI",
+                        help="a real head scan of a subject outside the data set, for (d); without it (d) is "
+                        "left out")
     parser.add_argument("--out", default=str(ROOT / "results" / "shipped_weights"),
                         help="folder for shipped_weights.md and .json (default results/shipped_weights)")
     return parser
 
 
-def mni152_slices(scale, minimum_head=0.10):
-    """Axial slices of the template with at least `minimum_head` of their pixels in the head, cut to a
-    multiple of `scale`, in [0, 1] by the volume's range."""
-    import nibabel
-
-    from mrisr.paper.sources import demo_data_path
-
-    image = nibabel.load(str(demo_data_path()))
+def axial_slices(image, scale, minimum_head=0.10):
+    """The axial slices (along the third axis) of a NIfTI image with at least `minimum_head` of their pixels
+    in the head, cut to a multiple of `scale`, in [0, 1] by the volume's range; and the affine."""
     volume = np.asarray(image.dataobj, dtype=np.float64)
     volume = (volume - volume.min()) / (volume.max() - volume.min())
     rows, columns = (volume.shape[0] // scale) * scale, (volume.shape[1] // scale) * scale
@@ -170,18 +170,31 @@ def mni152_slices(scale, minimum_head=0.10):
     return volume[:, :, head >= minimum_head], image.affine
 
 
-def whole_slice_scores(models, scale, work):
-    """(c): every model in `models` and bicubic through upscale.py on the area-averaged template."""
+def head_image(path=None):
+    """The NIfTI image of (c), the MNI152 template, or of (d), `path` turned so that its third axis runs
+    inferior to superior (nibabel's closest canonical orientation)."""
+    import nibabel
+
+    from mrisr.paper.sources import demo_data_path
+
+    if path is None:
+        return nibabel.load(str(demo_data_path()))
+    return nibabel.as_closest_canonical(nibabel.load(str(path)))
+
+
+def whole_slice_scores(models, scale, work, path=None):
+    """(c), or (d) with `path`: every model in `models` and bicubic through upscale.py on the area-averaged
+    axial slices."""
     import nibabel
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-    volume, affine = mni152_slices(scale)
+    volume, affine = axial_slices(head_image(path), scale)
     low = volume.reshape(volume.shape[0] // scale, scale, volume.shape[1] // scale, scale, -1).mean(axis=(1, 3))
-    low_path = work / f"mni152_area_x{scale}.nii.gz"
+    low_path = work / f"{'mni152' if path is None else 'volume'}_area_x{scale}.nii.gz"
     nibabel.save(nibabel.Nifti1Image(low.astype(np.float32), affine), str(low_path))
     results = {}
     for model in ["bicubic", *models]:
-        out = work / f"up_{model.replace('/', '_')}_x{scale}.nii.gz"
+        out = work / f"up_{model.replace('/', '_')}_x{scale}_{low_path.name}"
         command = [sys.executable, str(ROOT / "upscale.py"), model, str(low_path), str(out), "--axis", "2",
                    "--quiet"] + (["--scale", str(scale)] if model == "bicubic" else [])
         finished = subprocess.run(command, capture_output=True, text=True)
@@ -245,10 +258,11 @@ def ship(specs, crops, test_split):
 
 def table(results, models):
     lines = ["| weights | scale | (a) paper test split, consistent pairs | (b) demo crops, consistent pairs | "
-             "(c) MNI152 whole slices via upscale.py |", "|---|---|---|---|---|"]
+             "(c) MNI152 whole slices via upscale.py | (d) a real head outside the data set, whole slices |",
+             "|---|---|---|---|---|---|"]
     for model in models:
         cells = []
-        for part in ("a", "b", "c"):
+        for part in ("a", "b", "c", "d"):
             found = results.get(part, {}).get(model)
             if found is None:
                 cells.append("not measured")
@@ -256,7 +270,7 @@ def table(results, models):
             bicubic = results[part]["bicubic_x" + str(found["scale"])]
             cells.append(f"{found['psnr']:.2f} / {found['ssim']:.3f} (bicubic {bicubic['psnr']:.2f} / "
                          f"{bicubic['ssim']:.3f}; **{found['psnr'] - bicubic['psnr']:+.2f} dB**)")
-        scale = next((results[p][model]["scale"] for p in "abc" if model in results.get(p, {})), "?")
+        scale = next((results[p][model]["scale"] for p in "abcd" if model in results.get(p, {})), "?")
         lines.append(f"| {model} | x{scale} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -272,7 +286,7 @@ def main(argv=None):
     models = [m for m in args.models.split(",") if m]
     scales = {model: model_scale(model) for model in models}
     started = time.perf_counter()
-    results = {"a": {}, "b": {}, "c": {}}
+    results = {"a": {}, "b": {}, "c": {}, "d": {}}
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
         parts = {}
@@ -288,9 +302,10 @@ def main(argv=None):
                 found = crop_scores(chosen, crop_set, test, scale)
                 results[part].update({("bicubic_x" + str(scale) if k == "bicubic" else k): {**v, "scale": scale}
                                       for k, v in found.items()})
-            found = whole_slice_scores(chosen, scale, work)
-            results["c"].update({("bicubic_x" + str(scale) if k == "bicubic" else k): {**v, "scale": scale}
-                                 for k, v in found.items()})
+            for part, path in [("c", None)] + ([("d", args.volume)] if args.volume else []):
+                found = whole_slice_scores(chosen, scale, work, path)
+                results[part].update({("bicubic_x" + str(scale) if k == "bicubic" else k): {**v, "scale": scale}
+                                      for k, v in found.items()})
             print(f"x{scale} measured ({time.perf_counter() - started:.0f} s)", flush=True)
     report = table(results, models)
     print(report)

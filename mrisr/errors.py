@@ -4,6 +4,7 @@
 - `RunFailed`: the input was fine but the work could not finish safely (training diverged, a model
   gives non-finite values): one line, exit status 1.
 - `Terminated`: SIGTERM, raised as an interrupt so that every cleanup runs.
+- `Paused`: a training run stopped on purpose after a checkpointed epoch; it continues with resume.
 """
 
 import errno
@@ -19,6 +20,11 @@ class RunFailed(Exception):
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM, handled as an interrupt so cleanups run."""
+
+
+class Paused(KeyboardInterrupt):
+    """A training run stopped on purpose after an epoch whose checkpoint is written (`pause_after_minutes`):
+    the same run continues from there with resume. An interrupt, so that the run's cleanups run."""
 
 
 def describe_os_error(error):

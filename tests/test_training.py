@@ -68,6 +68,40 @@ def test_early_stopping_stops(tiny_crops, tmp_path):
     assert record["phases"][0]["stopped_early"] and record["epochs_to_early_stop"] == [3]
 
 
+def ten_seconds_a_reading(monkeypatch):
+    """PauseAfter's clock: ten seconds later at every reading (its creation, then each epoch's end), so the
+    tests do not depend on this machine's speed."""
+    from mrisr.core.callbacks import PauseAfter
+
+    seconds = iter(range(0, 10_000_000, 10))
+    monkeypatch.setattr(PauseAfter, "clock", staticmethod(lambda: float(next(seconds))))
+
+
+def test_a_paused_run_keeps_its_checkpoint_and_resumes_to_the_end(tiny_crops, tmp_path, monkeypatch, capsys):
+    from mrisr.errors import Paused
+
+    ten_seconds_a_reading(monkeypatch)
+    crops, split = crops_and_split(tiny_crops)
+    with pytest.raises(Paused):  # half a minute: the third epoch ends at 30 s
+        train_cnn(crops, split, settings(epochs=5), tmp_path, verbose=0, pause_after_minutes=0.5)
+    checkpoint = tmp_path / "CNN_MSE_model_checkpoint"
+    assert f"Paused: the last finished epoch is kept in {checkpoint}" in capsys.readouterr().out
+    assert load_json(checkpoint / "state.json")["history"]["epoch"] == [1, 2, 3]
+    assert not (tmp_path / "CNN_MSE_model.keras").exists()
+    run = train_cnn(crops, split, settings(epochs=5), tmp_path, resume=True, verbose=0)
+    assert run.history["epoch"] == [1, 2, 3, 4, 5] and not checkpoint.exists()
+    assert int(keras.ops.convert_to_numpy(run.model.optimizer.iterations)) == 5 * 3  # 24 pairs / batch 8
+
+
+def test_an_epoch_that_stops_early_is_not_paused(tiny_crops, tmp_path, monkeypatch):
+    ten_seconds_a_reading(monkeypatch)
+    crops, split = crops_and_split(tiny_crops)
+    # A learning rate of 0 never improves: early stopping ends the run after epoch 3, when the pause is due.
+    run = train_cnn(crops, split, settings(epochs=50, patience=2, learning_rate=0.0), tmp_path, verbose=0,
+                    pause_after_minutes=0.5)
+    assert load_json(run.history_path)["epochs_to_early_stop"] == [3]
+
+
 def test_history_records_settings_and_versions(tiny_crops, tmp_path):
     crops, split = crops_and_split(tiny_crops)
     run = train_cnn(crops, split, settings(epochs=1, limit=5), tmp_path, verbose=0, extra={"crops": "x"})

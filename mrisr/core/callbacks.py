@@ -1,5 +1,6 @@
 """Keras callbacks every training shares (the paper's runs and `upscale.py self`): the stop on a NaN or
-infinite loss or weight, the time limit and its cosine schedule, a progress bar over steps."""
+infinite loss or weight, the time limit and its cosine schedule, the pause after a checkpointed epoch, a
+progress bar over steps."""
 
 import math
 import time
@@ -8,7 +9,7 @@ import keras
 import numpy as np
 
 from mrisr.core.model_files import weights_finite
-from mrisr.errors import RunFailed
+from mrisr.errors import Paused, RunFailed
 
 
 class TrainingDiverged(RunFailed):
@@ -44,6 +45,22 @@ def check_finite_epoch(logs, epoch, models=()):
         if not weights_finite(model):
             raise TrainingDiverged(f"training diverged: {model.name} has NaN or infinite weights after epoch "
                                    f"{epoch}; no model was saved (try a lower --lr)")
+
+
+class PauseAfter(keras.callbacks.Callback):
+    """Raises `Paused` at the end of the first epoch that ends `minutes` or more after its creation, once
+    that epoch's checkpoint is written (it goes after the callback that writes it). An epoch that ends
+    training anyway (early stopping) is not paused: the run ends as it would have."""
+
+    clock = staticmethod(time.monotonic)  # seconds; a test replaces it
+
+    def __init__(self, minutes):
+        super().__init__()
+        self.started, self.seconds = self.clock(), 60.0 * minutes
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.model.stop_training and self.clock() - self.started >= self.seconds:
+            raise Paused(f"paused after epoch {epoch + 1}, {self.seconds / 60:g} minutes after the start")
 
 
 class StepProgress(keras.callbacks.Callback):

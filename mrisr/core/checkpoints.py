@@ -10,7 +10,7 @@ from pathlib import Path
 
 from mrisr.core.files import load_json, remove_stale_temporaries, save_json, writing
 from mrisr.core.model_files import keras_to_numpy
-from mrisr.errors import UserError
+from mrisr.errors import Paused, UserError
 
 
 def save_variables(path, objects):
@@ -123,10 +123,11 @@ class CheckpointKeeper:
         """On Ctrl-C, say where the last checkpoint is and how to continue, then let the interrupt go on."""
         try:
             yield
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as interrupt:
             self.remove_partial()
             if self.exists():
-                print(f"\nInterrupted: the last finished epoch is kept in {self.folder}; "
+                how = "Paused" if isinstance(interrupt, Paused) else "\nInterrupted"
+                print(f"{how}: the last finished epoch is kept in {self.folder}; "
                       "continue with the same command and --resume")
             raise
 

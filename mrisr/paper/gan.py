@@ -5,7 +5,7 @@ from pathlib import Path
 
 import keras
 
-from mrisr.core.callbacks import StopOnNonFinite, check_finite_epoch
+from mrisr.core.callbacks import PauseAfter, StopOnNonFinite, check_finite_epoch
 from mrisr.core.model_files import save_model
 from mrisr.core.runs import TrainingRun, guarded_run
 from mrisr.errors import UserError
@@ -123,8 +123,12 @@ class GANRun(TrainingRun):
         save_model(gan.generator, self.generator_path, include_optimizer=False)
         save_model(gan.discriminator, self.discriminator_path, include_optimizer=False)
 
-    def train(self, gan, train_data, validation, resume=False, verbose=1):
+    def train(self, gan, train_data, validation, resume=False, verbose=1, pause_after_minutes=None):
+        """Pre-train the generator when asked, then the adversarial epochs; save the models and the history.
+        With `pause_after_minutes`, raise `Paused` after the first epoch that ends that long after the start
+        (its checkpoint written; resume continues it)."""
         self.start_clock()
+        pause = [] if pause_after_minutes is None else [PauseAfter(pause_after_minutes)]
         if resume:
             self.read_checkpoint(lambda: self.objects(gan), gan.build_optimizers)
         pretrained = self.history["phase"].count("pretrain")
@@ -134,10 +138,11 @@ class GANRun(TrainingRun):
                                   loss=gan.content_loss, jit_compile=self.settings.xla)
             gan.generator.fit(train_data, epochs=self.settings.pretrain_epochs, initial_epoch=pretrained,
                               verbose=verbose, shuffle=False,
-                              callbacks=[StopOnNonFinite(), GANEpochEnd(self, gan, "pretrain", validation)])
+                              callbacks=[StopOnNonFinite(), GANEpochEnd(self, gan, "pretrain", validation), *pause])
         adversarial_done = len(self.history["epoch"]) - self.history["phase"].count("pretrain")
         gan.fit(train_data, epochs=self.settings.epochs, initial_epoch=adversarial_done, verbose=verbose,
-                shuffle=False, callbacks=[StopOnNonFinite(), GANEpochEnd(self, gan, "adversarial", validation)])
+                shuffle=False,
+                callbacks=[StopOnNonFinite(), GANEpochEnd(self, gan, "adversarial", validation), *pause])
         self.stop_clock()
         self.finish(gan)
 
@@ -159,9 +164,10 @@ class GANEpochEnd(keras.callbacks.Callback):
 
 
 def train_gan(crop_set, split, settings, models_dir, score_plot_dir="GAN_Score_plot", resume=False, verbose=1,
-              extra=None, overwrite=False, devices=None):
+              extra=None, overwrite=False, devices=None, pause_after_minutes=None):
     """Train the GAN on a split CropSet, on `devices` (distribution.Devices; default one); returns the
-    finished GANRun."""
+    finished GANRun. With `pause_after_minutes`, the run may end in `Paused` after a checkpointed epoch
+    instead (resume continues it)."""
     from mrisr.core.distribution import Devices, without_xla
     from mrisr.paper.provenance import data_record
 
@@ -191,7 +197,8 @@ def train_gan(crop_set, split, settings, models_dir, score_plot_dir="GAN_Score_p
           f"pairs, scoring on {len(validation)} validation pairs; {settings.epochs} epochs"
           + ("" if devices.replicas == 1 else f"; on {devices.description}"))
     with guarded_run(run, resume, overwrite), devices.scope():
-        run.train(gan, train_data, validation, resume=resume, verbose=verbose)
+        run.train(gan, train_data, validation, resume=resume, verbose=verbose,
+                  pause_after_minutes=pause_after_minutes)
     return run
 
 

@@ -6,7 +6,7 @@ from typing import Optional
 
 import keras
 
-from mrisr.core.callbacks import StopOnNonFinite, TimeLimit
+from mrisr.core.callbacks import PauseAfter, StopOnNonFinite, TimeLimit
 from mrisr.core.files import load_json
 from mrisr.core.precision import policy_scope
 from mrisr.core.runs import TrainingRun, guarded_run
@@ -85,6 +85,7 @@ class CNNRun(TrainingRun):
         self.model = None
         self.steps_per_epoch = 1
         self.time_limit = None
+        self.pause = None
 
     def save_checkpoint(self, phase_index, epochs_in_phase, early_stopping_state, phase_done=False):
         """Write the model, its optimizer and where the run is in its phases."""
@@ -115,10 +116,13 @@ class CNNRun(TrainingRun):
             return state["phase_index"] + 1, 0, None
         return state["phase_index"], state["epochs_in_phase"], state["early_stopping"]
 
-    def train(self, model, train_data, validation_data, resume=False, verbose=1):
-        """Fit phase by phase, each until early stopping or the epoch limit; save model and history."""
+    def train(self, model, train_data, validation_data, resume=False, verbose=1, pause_after_minutes=None):
+        """Fit phase by phase, each until early stopping or the epoch limit; save model and history. With
+        `pause_after_minutes`, raise `Paused` after the first epoch that ends that long after the start
+        (its checkpoint written; resume continues it)."""
         self.model = model
         self.start_clock()
+        self.pause = None if pause_after_minutes is None else PauseAfter(pause_after_minutes)
         self.steps_per_epoch = len(train_data)
         limit = self.settings.time_limit_minutes
         cosine_from = self.settings.learning_rate if self.settings.lr_schedule == "cosine" else None
@@ -152,7 +156,8 @@ class CNNRun(TrainingRun):
         # With an EMA, validation, early stopping and checkpoints see the averaged weights.
         swap_ema, keep_ema = ema_callbacks() if self.settings.ema else (None, None)
         callbacks = [c for c in (swap_ema, StopOnNonFinite(), early_stopping,
-                                 EpochRecorder(self, phase_index, early_stopping), self.time_limit, keep_ema)
+                                 EpochRecorder(self, phase_index, early_stopping), self.time_limit, keep_ema,
+                                 self.pause)
                      if c is not None]
         self.model.fit(train_data, validation_data=validation_data, epochs=self.settings.epochs,
                        initial_epoch=epochs_done, callbacks=callbacks, verbose=verbose,
@@ -221,9 +226,10 @@ def cnn_precision(settings, crop_set, train_data, devices, say=print):
 
 
 def train_cnn(crop_set, split, settings, models_dir, resume=False, verbose=1, extra=None, overwrite=False,
-              devices=None):
+              devices=None, pause_after_minutes=None):
     """Train a CNN on a split CropSet as the settings say, on `devices` (distribution.Devices; default
-    one); returns the finished CNNRun."""
+    one); returns the finished CNNRun. With `pause_after_minutes`, the run may end in `Paused` after a
+    checkpointed epoch instead (resume continues it)."""
     from mrisr.core.distribution import Devices, without_xla
     from mrisr.nets.models import build_cnn
     from mrisr.paper.pairs import make_pairs
@@ -258,6 +264,7 @@ def train_cnn(crop_set, split, settings, models_dir, resume=False, verbose=1, ex
           + ("" if settings.time_limit_minutes is None else f" and {settings.time_limit_minutes:g} minutes")
           + ("" if devices.replicas == 1 else f"; on {devices.description}"))
     with guarded_run(run, resume, overwrite), devices.scope():
-        run.train(model, train_data, validation_data, resume=resume, verbose=verbose)
+        run.train(model, train_data, validation_data, resume=resume, verbose=verbose,
+                  pause_after_minutes=pause_after_minutes)
     return run
 
