@@ -15,7 +15,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # faults cost about a fifth of the step (benchmarks/train_throughput.py measures both).
 os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 
-from mrisr.version import __version__  # noqa: E402 (after the environment settings)
+from mrisr.version import __version__ as __version__  # noqa: E402 (after the environment settings)
 
 API = ("upscale", "upscale_file", "upscale_study", "load_upscaler", "read_crops", "evaluate")
 

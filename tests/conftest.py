@@ -11,9 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mrisr.core.messages import show_messages
+
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
+show_messages()  # the library's lines on standard output, as under the commands (tests read them with capsys)
 
 SHARED_CROPS = ROOT.parent / "shared" / "data" / "brain-tumor-crops"
 

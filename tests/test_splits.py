@@ -43,7 +43,7 @@ def test_paper_split_is_deterministic_and_seed_shuffles():
 
 def test_unlabelled_split_is_seeded_random_with_a_warning(capsys):
     split = make_split(np.arange(3064))
-    assert "warning: the crops are unlabelled" in capsys.readouterr().err
+    assert "warning: the crops are unlabelled" in capsys.readouterr().out
     assert split.sizes() == (2451, 306, 307)
     np.testing.assert_array_equal(make_split(np.arange(3064)).test, split.test)
     assert not np.array_equal(make_split(np.arange(3064), seed=5).test, split.test)

@@ -63,11 +63,14 @@ def add_standard_options(parser, subparsers=()):
 
 
 def script_main(main):
-    """Wrap a script's `main(argv)` so failures end with one line and a clear exit status, and
-    TensorFlow's start-up lines stay hidden unless --verbose."""
+    """Wrap a script's `main(argv)` so failures end with one line and a clear exit status, the library's
+    lines are shown, and TensorFlow's start-up lines stay hidden unless --verbose."""
 
     @functools.wraps(main)
     def wrapper(argv=None):
+        from mrisr.core.messages import show_messages
+
+        show_messages()  # the library's lines (logging) on standard output
         if "--verbose" not in (sys.argv[1:] if argv is None else argv):
             from mrisr.core.quiet import hide_tensorflow_start_up
 

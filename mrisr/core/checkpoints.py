@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 
 from mrisr.core.files import load_json, remove_stale_temporaries, save_json, writing
+from mrisr.core.messages import inform
 from mrisr.core.model_files import keras_to_numpy
 from mrisr.errors import Paused, UserError
 
@@ -127,7 +128,7 @@ class CheckpointKeeper:
             self.remove_partial()
             if self.exists():
                 how = "Paused" if isinstance(interrupt, Paused) else "\nInterrupted"
-                print(f"{how}: the last finished epoch is kept in {self.folder}; "
+                inform(f"{how}: the last finished epoch is kept in {self.folder}; "
                       "continue with the same command and --resume")
             raise
 

@@ -20,6 +20,7 @@ import dataclasses
 import json
 import os
 
+from mrisr.core.messages import inform
 from mrisr.errors import UserError
 
 MULTI_WORKER_BUG = "https://github.com/keras-team/keras/issues/20585"
@@ -86,7 +87,7 @@ def tf_config_workers():
         raise UserError("TF_CONFIG is not JSON with a 'cluster'") from None
 
 
-def setup_devices(count=None, say=print):
+def setup_devices(count=None, say=inform):
     """The devices a training run uses: `count` of this machine's (None or 1: one), on each machine of
     a multi-process JAX run. Call before the Keras backend runs anything."""
     import keras
@@ -112,7 +113,7 @@ def setup_devices(count=None, say=print):
     return mirrored(count, say)
 
 
-def devices_for_batch(count, batch_size, say=print):
+def devices_for_batch(count, batch_size, say=inform):
     """setup_devices(count, say) for a run of global batch `batch_size`, which must split evenly over
     this machine's `count` devices (checked before the backend starts) and over every process's."""
     check_batch(batch_size, count or 1)
@@ -209,7 +210,7 @@ def synchronize_batch_norm(model):
                 layer.synchronized = True
 
 
-def without_xla(settings, devices, say=print):
+def without_xla(settings, devices, say=inform):
     """The settings with XLA off when training on several TensorFlow devices: TensorFlow could not compile
     a step whose variables live on several devices (measured on CPU devices; XLA changes speed, not results)."""
     if devices.strategy is None or devices.replicas == 1 or not settings.xla:

@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 from mrisr.core.files import pid_alive, remove_stale_temporaries
+from mrisr.core.messages import inform
 from mrisr.errors import UserError
 
 
@@ -37,7 +38,7 @@ class RunLock:
                     raise UserError(f"{self.path.name[:-len('.lock')]} in {self.path.parent} is being trained by "
                                     f"another run (process {owner}); wait for it to finish or use another "
                                     "--models-dir") from None
-                print(f"note: taking over the lock {self.path} left by process {owner or '?'}, which is gone")
+                inform(f"note: taking over the lock {self.path} left by process {owner or '?'}, which is gone")
                 with contextlib.suppress(FileNotFoundError):
                     self.path.unlink()
         else:

@@ -15,6 +15,7 @@ import time
 
 import keras
 
+from mrisr.core.messages import inform
 from mrisr.errors import RunFailed, UserError
 
 CHOICES = ("auto", "float32", "float16", "bfloat16")
@@ -85,7 +86,7 @@ def failure_reason(error, limit=100):
     return reason[:limit]
 
 
-def measured_policy(trial, what="a step", say=print, budget=1.5, candidates=None, clock=time.perf_counter):
+def measured_policy(trial, what="a step", say=inform, budget=1.5, candidates=None, clock=time.perf_counter):
     """(policy, seconds per step): the fastest of the candidate policies for `trial(policy)`, a
     callable that runs one step built under that policy. A candidate that fails is left out (a CPU
     whose math library cannot run bfloat16 at all). Said in one line."""
@@ -109,7 +110,7 @@ def measured_policy(trial, what="a step", say=print, budget=1.5, candidates=None
     return chosen, timings[chosen]
 
 
-def choose_policy(requested, say=print):
+def choose_policy(requested, say=inform):
     """The Keras dtype policy for `--mixed-precision [auto|float32|float16|bfloat16]` (None: float32,
     the paper's), or "auto", which the work measures with a trial of its own step (measured_policy).
     An explicit 16-bit choice is kept, with a line when this machine is likely to emulate it."""

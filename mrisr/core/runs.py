@@ -9,6 +9,7 @@ import time
 from mrisr.core.checkpoints import CheckpointKeeper
 from mrisr.core.files import load_json, save_json
 from mrisr.core.locks import RunLock
+from mrisr.core.messages import inform
 from mrisr.core.model_files import library_versions, save_model
 from mrisr.errors import UserError
 
@@ -82,7 +83,7 @@ class TrainingRun:
             build()
         state = self.checkpoints.read(objects() if callable(objects) else objects)
         self.history, self.seconds = state["history"], state["seconds"]
-        print(f"Resuming from {self.checkpoints.folder}: {len(self.history['epoch'])} epoch(s) done")
+        inform(f"Resuming from {self.checkpoints.folder}: {len(self.history['epoch'])} epoch(s) done")
         return state
 
     def finish(self, models, record):
@@ -116,7 +117,7 @@ def start_run(run, resume, overwrite):
             if not overwrite:
                 raise UserError(f"an interrupted run ({done} epoch(s)) is kept in {run.checkpoints.folder}: "
                                 "continue it with --resume, or start again with --overwrite (which deletes it)")
-            print(f"--overwrite: deleting the interrupted run's checkpoint ({done} epoch(s)) in "
+            inform(f"--overwrite: deleting the interrupted run's checkpoint ({done} epoch(s)) in "
                   f"{run.checkpoints.folder}")
             run.checkpoints.remove()
     except BaseException:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mrisr.core.messages import inform
 from mrisr.errors import UserError
 from mrisr.nets.metrics import bicubic_upscale, score_images
 
@@ -147,7 +148,7 @@ def evaluate_model_file(model_path, crops_folder, split_options, name, descripti
     check_model_fits(model, test.inputs.shape[1:], test.targets.shape[1:], model_path.name)
     check_output_shape(model, test.inputs, test.targets.shape[1:], model_path.name)
     result = evaluate(model, test, out_dir, self_ensemble=self_ensemble)
-    print(f"{model_path}{description or ''} on the test set ({split_description}; {pairs} pairs):")
-    print(result.summary(name))
-    print(f"Wrote {len(result.crop_indices)} predictions and metrics.csv to {out_dir}/")
+    inform(f"{model_path}{description or ''} on the test set ({split_description}; {pairs} pairs):")
+    inform(result.summary(name))
+    inform(f"Wrote {len(result.crop_indices)} predictions and metrics.csv to {out_dir}/")
     return result

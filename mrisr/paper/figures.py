@@ -3,6 +3,7 @@ columns, from the models' recorded test set."""
 
 from pathlib import Path
 
+from mrisr.core.messages import inform
 from mrisr.errors import UserError
 from mrisr.paper.names import GENERATOR, cnn_model_path
 
@@ -18,7 +19,7 @@ def experiment_models(experiment, models_dir):
 
 
 def visual_predictions(experiment, crops_folder, models_dir, samples, split_options, out_dir, with_bicubic=False,
-                       allow_overlap=False, say=print):
+                       allow_overlap=False, say=inform):
     """Draw `samples` (test-sample numbers) of the first model's recorded test set (no model may have
     trained on them) through every model of `experiment` ("CNN" or "GAN"); returns the figure's path."""
     from mrisr.core.files import check_output_path

@@ -6,6 +6,7 @@ from pathlib import Path
 import keras
 
 from mrisr.core.callbacks import PauseAfter, StopOnNonFinite, check_finite_epoch
+from mrisr.core.messages import inform
 from mrisr.core.model_files import save_model
 from mrisr.core.runs import TrainingRun, guarded_run
 from mrisr.errors import UserError
@@ -43,7 +44,7 @@ class GANSettings:
         return 1e-3 if self.adversarial_weight is None else self.adversarial_weight
 
 
-def gan_precision(settings, crop_set, train_data, devices=None, say=print):
+def gan_precision(settings, crop_set, train_data, devices=None, say=inform):
     """The policy of `--mixed-precision auto`: float32 or 16 bits, whichever runs this run's paired GAN
     step (both networks, both optimizers) faster here (precision.measured_policy)."""
     from mrisr.core.precision import measured_policy
@@ -106,9 +107,9 @@ class GANRun(TrainingRun):
                   "g_loss": float(losses.get("g_loss", losses.get("loss"))), **scores}
         for key, value in record.items():
             self.history[key].append(value)
-        print(f"  epoch {epoch}: scoreGenerator {scores['score_generator']:.3f}, scoreDiscriminator "
+        inform(f"  epoch {epoch}: scoreGenerator {scores['score_generator']:.3f}, scoreDiscriminator "
               f"{scores['score_discriminator']:.3f}, validation PSNR {scores['val_psnr']:.2f} dB, "
-              f"SSIM {scores['val_ssim']:.3f}", flush=True)
+              f"SSIM {scores['val_ssim']:.3f}")
         if not self.writes:
             return
         self.save_models(gan)
@@ -133,7 +134,7 @@ class GANRun(TrainingRun):
             self.read_checkpoint(lambda: self.objects(gan), gan.build_optimizers)
         pretrained = self.history["phase"].count("pretrain")
         if pretrained < self.settings.pretrain_epochs:
-            print(f"Pre-training the generator on the {self.settings.content_loss} content loss")
+            inform(f"Pre-training the generator on the {self.settings.content_loss} content loss")
             gan.generator.compile(optimizer=rmsprop(self.settings.generator_lr, self.settings.generator_decay),
                                   loss=gan.content_loss, jit_compile=self.settings.xla)
             gan.generator.fit(train_data, epochs=self.settings.pretrain_epochs, initial_epoch=pretrained,
@@ -191,7 +192,7 @@ def train_gan(crop_set, split, settings, models_dir, score_plot_dir="GAN_Score_p
                         "or one device")
     run = GANRun(settings, models_dir, score_plot_dir, extra, data_record(crop_set, split, "paper", None),
                  writes=devices.chief)
-    print(f"Training the GAN (generator {gan.generator.count_params():,} and discriminator "
+    inform(f"Training the GAN (generator {gan.generator.count_params():,} and discriminator "
           f"{gan.discriminator.count_params():,} parameters, discriminator strides "
           f"{','.join(map(str, settings.disc_strides))}, content loss {settings.content_loss}) on {len(train)} "
           f"pairs, scoring on {len(validation)} validation pairs; {settings.epochs} epochs"

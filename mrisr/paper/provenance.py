@@ -9,6 +9,7 @@ in any folder) with the model's training or validation crops is refused unless a
 
 from pathlib import Path
 
+from mrisr.core.messages import inform
 from mrisr.errors import UserError
 from mrisr.paper.names import history_path_for
 from mrisr.paper.splits import split_crop_set, split_from_record, split_record
@@ -63,7 +64,7 @@ def read_data_record(model_path):
     return data
 
 
-def choose_test_set(crop_set, data, options, allow_overlap=False, say=print):
+def choose_test_set(crop_set, data, options, allow_overlap=False, say=inform):
     """The test part of `crop_set` to evaluate a model on, and a description of where it came from.
 
     - No split options and the same crops the model was trained on: the model's recorded test set.

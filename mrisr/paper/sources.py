@@ -13,6 +13,7 @@ from typing import Callable, Iterator, Optional
 
 import numpy as np
 
+from mrisr.core.messages import inform
 from mrisr.core.safe_npy import load_npy
 from mrisr.errors import UserError
 
@@ -72,7 +73,7 @@ def read_kaggle(data_dir, limit=None):
     if (data_dir / "labels.npy").is_file():
         labels = load_npy(data_dir / "labels.npy").reshape(-1)
     else:
-        print(f"warning: {data_dir / 'labels.npy'} not found: the crops will be unlabelled")
+        inform(f"warning: {data_dir / 'labels.npy'} not found: the crops will be unlabelled")
     if len(images) != len(masks) or (labels is not None and len(labels) != len(images)):
         lengths = f"images {len(images)}, masks {len(masks)}"
         if labels is not None:
@@ -245,7 +246,7 @@ def open_source(source="auto", data_dir=None, limit=None):
             f"no brain tumour data found in {data_dir}: expected images.npy and masks.npy "
             f"(Kaggle: {KAGGLE_HELP}) or N.mat files (figshare: {FIGSHARE_HELP})"
         )
-    print(
+    inform(
         f"No real data in {os.fspath(data_dir)}/ (Kaggle images.npy/masks.npy or figshare N.mat): "
         "using the built-in DEMO source, the MNI152 T1 template with synthetic tumour masks. "
         "This is demo data, not patient data."

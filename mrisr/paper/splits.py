@@ -8,6 +8,7 @@ from typing import Optional
 
 import numpy as np
 
+from mrisr.core.messages import inform
 from mrisr.errors import UserError
 
 SPLIT_NAMES = ("train", "validation", "test")
@@ -145,8 +146,8 @@ def make_split(indices, labels=None, patient_ids=None, seed=None, by_patient=Fal
             raise UserError("--by-patient needs patient ids (crops.csv from figshare or demo data)")
         return patient_split(indices, labels, patient_ids, 0 if seed is None else seed)
     if labels is None:
-        print("warning: the crops are unlabelled (no crops.csv with labels): using a seeded random "
-              "80/10/10 split instead of the paper's per-class split", file=sys.stderr)
+        inform("warning: the crops are unlabelled (no crops.csv with labels): using a seeded random "
+               "80/10/10 split instead of the paper's per-class split")
         return random_split(indices, 0 if seed is None else seed)
     return paper_split(indices, labels, seed)
 
@@ -248,7 +249,7 @@ def split_from_record(record):
     return Split(*(np.array(record[name], dtype=int) for name in SPLIT_NAMES), record["method"])
 
 
-def read_split_crops(crops_folder, options, say=print):
+def read_split_crops(crops_folder, options, say=inform):
     """The crops of a folder and their split by `options` (SplitOptions), said in one line."""
     from mrisr.paper.crops import read_crops
 

@@ -8,6 +8,7 @@ import keras
 
 from mrisr.core.callbacks import PauseAfter, StopOnNonFinite, TimeLimit
 from mrisr.core.files import load_json
+from mrisr.core.messages import inform
 from mrisr.core.precision import policy_scope
 from mrisr.core.runs import TrainingRun, guarded_run
 from mrisr.errors import UserError
@@ -130,7 +131,7 @@ class CNNRun(TrainingRun):
         start_phase, done_in_phase, early_state = self.resume_point() if resume else (0, 0, None)
         for phase_index in range(start_phase, len(self.phases)):
             if self.time_limit is not None and self.time_limit.reached:
-                print(f"Time limit of {limit} minutes reached: phase {phase_index + 1} not started")
+                inform(f"Time limit of {limit} minutes reached: phase {phase_index + 1} not started")
                 break
             continuing = phase_index == start_phase and early_state is not None
             self.fit_phase(phase_index, train_data, validation_data, done_in_phase if continuing else 0,
@@ -148,7 +149,7 @@ class CNNRun(TrainingRun):
         if early_state is None:
             self.compile(phase_index)
         if len(self.phases) > 1:
-            print(f"Phase {phase_index + 1} of {len(self.phases)}: {phase} loss")
+            inform(f"Phase {phase_index + 1} of {len(self.phases)}: {phase} loss")
         early_stopping = ResumableEarlyStopping(
             initial_state=early_state, monitor="val_loss", patience=self.settings.patience,
             restore_best_weights=self.settings.restore_best, verbose=1)
@@ -205,7 +206,7 @@ def read_cnn_history(path):
     return record
 
 
-def cnn_precision(settings, crop_set, train_data, devices, say=print):
+def cnn_precision(settings, crop_set, train_data, devices, say=inform):
     """The policy of `--mixed-precision auto`: float32 or 16 bits, whichever runs this run's training
     step (its network, first loss, batch and XLA setting) faster here (precision.measured_policy)."""
 
@@ -258,7 +259,7 @@ def train_cnn(crop_set, split, settings, models_dir, resume=False, verbose=1, ex
         raise UserError(str(error)) from None
     run = CNNRun(settings, models_dir, extra, data, crop_scale, writes=devices.chief)
     low, high = crop_set.inputs.shape[1], crop_set.targets.shape[1]
-    print(f"Training {settings.arch} CNN ({model.count_params():,} parameters), loss {settings.loss_setup}, "
+    inform(f"Training {settings.arch} CNN ({model.count_params():,} parameters), loss {settings.loss_setup}, "
           f"on {len(train)} {settings.pairs} pairs ({low}x{low} -> {high}x{high}), validating on {len(validation)}; "
           f"up to {settings.epochs} epochs per phase"
           + ("" if settings.time_limit_minutes is None else f" and {settings.time_limit_minutes:g} minutes")

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
+from mrisr.core.messages import inform
 from mrisr.errors import UserError
 from mrisr.scans.geometry import tiling_affine
 from mrisr.scans.kinds import DICOM_SUFFIXES, KIND_NAMES, NIFTI_SUFFIXES, PICTURE_SUFFIXES, Scan, kind_of, real_values
 from mrisr.scans.values import check_values
 
 
-def read_scan(path, volume_index=None, say=print):
+def read_scan(path, volume_index=None, say=inform):
     """Read any supported input into a Scan; UserError with one line for anything else."""
     from mrisr.scans.dicom.datasets import looks_like_dicom
 
@@ -150,7 +151,7 @@ def _output_scaling(scan, factors):
     return scan.scaling
 
 
-def write_scan(scan, data, output_path, factors, description, say=print):
+def write_scan(scan, data, output_path, factors, description, say=inform):
     """Write `data` (finer than scan.data by `factors` along its spatial axes, the same axis order and
     data type) as the kind `output_path` asks for, whole or not at all; returns the path."""
     from mrisr.core.files import atomic_write

@@ -6,6 +6,7 @@ import dataclasses
 import time
 from pathlib import Path
 
+from mrisr.core.messages import inform
 from mrisr.errors import UserError
 
 LEARNING = ("steps", "minutes", "start", "profile", "slice_thickness", "save_model")
@@ -13,7 +14,7 @@ LEARNING = ("steps", "minutes", "start", "profile", "slice_thickness", "save_mod
 
 def upscale_file(model, input_path, output_path, axis=None, scale=None, tile=192, precision=None,
                  slice_thickness=None, profile=None, steps=None, minutes=None, save_model=None, volume_index=None,
-                 self_ensemble=True, progress=True, say=print, start=None, record=True, command=None):
+                 self_ensemble=True, progress=True, say=inform, start=None, record=True, command=None):
     """Upscale a file in-plane with `model`, or across its slices (`model` 'self' or a network saved
     by it; `self_ensemble`: applied to four flips of the volume, averaged; `start`: 'self' begins from
     the shipped pretrained network for the factor (default), or from random weights with "scratch";
@@ -117,15 +118,15 @@ def in_plane_view(scan, axis):
 
 
 def in_plane(model, input_path, output_path, axis=None, scale=None, tile=192, precision="float32", progress=True,
-             say=print, volume_index=None):
+             say=inform, volume_index=None):
     """Upscale each slice of a file with a model (or bicubic) and write it as the output asks."""
     import numpy as np
 
-    from mrisr.version import __version__
     from mrisr.nets.shipped import describe_model
     from mrisr.scans.scan import check_output, output_kind, read_scan, write_scan
     from mrisr.scans.upscaling import check_memory, load_upscaler, output_bytes, upscale_pixels
     from mrisr.scans.values import intensity_range
+    from mrisr.version import __version__
 
     scan = read_scan(input_path, volume_index, say=say)
     output_kind(scan, output_path)
@@ -154,7 +155,7 @@ def in_plane(model, input_path, output_path, axis=None, scale=None, tile=192, pr
     return Path(path)
 
 
-def warn_non_finite(count, where, say=print):
+def warn_non_finite(count, where, say=inform):
     if count:
         say(f"warning: {count} NaN or infinite input value(s): left out of the intensity range, treated as the "
             f"minimum by the model, and kept as they were in the output pixels {where}")
@@ -162,12 +163,11 @@ def warn_non_finite(count, where, say=print):
 
 def across_slices(model_name, input_path, output_path, axis=None, scale=None, slice_thickness=None, profile="box",
                   steps=None, minutes=10.0, save_model_path=None, volume_index=None, precision="auto",
-                  self_ensemble=True, progress=True, say=print, start="pretrained", record=None, command=None,
+                  self_ensemble=True, progress=True, say=inform, start="pretrained", record=None, command=None,
                   sources=None):
     """Make the slices of a thick-slice volume finer (through_plane.py) and write it as the output asks,
     with the record of what made it beside it (`record`: the settings to record, None: no record;
     `sources`: what the record names as the source, default the input's path)."""
-    from mrisr.version import __version__
     from mrisr.core.files import check_output_path
     from mrisr.core.model_files import save_model
     from mrisr.nets.loading import load_model
@@ -175,6 +175,7 @@ def across_slices(model_name, input_path, output_path, axis=None, scale=None, sl
     from mrisr.scans.scan import check_output, output_kind, read_scan, write_scan
     from mrisr.scans.through_plane import Recipe, make_plan, upscale_volume
     from mrisr.scans.upscaling import check_memory
+    from mrisr.version import __version__
 
     said = []
 

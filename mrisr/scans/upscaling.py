@@ -14,6 +14,7 @@ An `Upscaler` maps grey images in [0, 1] to grey images `scale` times larger:
 
 import numpy as np
 
+from mrisr.core.messages import inform
 from mrisr.errors import RunFailed, UserError
 from mrisr.nets.imaging import bone_rgba_to_grey, grey_to_bone_rgba, min_max_range, resize_cubic
 
@@ -165,7 +166,7 @@ def check_options(scale=None, tile=192):
             raise UserError(f"the {name} must be a whole number from {low} to {high}, got {value!r}")
 
 
-def load_upscaler(model_spec, scale=None, tile=192, precision="float32", say=print):
+def load_upscaler(model_spec, scale=None, tile=192, precision="float32", say=inform):
     """`bicubic` (with `scale`, default 2), a short name of shipped weights (`mri-x2`, ...) or a .keras
     model file trained here; with a mixed `precision` policy its convolutions run in 16 bits, with
     "auto" in whichever of float32 and 16 bits upscales a tile faster on this machine (said)."""

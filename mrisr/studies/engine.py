@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from mrisr.core.files import remove_stale_temporaries_under
+from mrisr.core.messages import inform
 from mrisr.errors import UserError
 from mrisr.studies import work
 from mrisr.studies.inputs import find_scans, write_description
@@ -133,7 +134,7 @@ def settings_of(options, learn, fine_tune_steps):
 
 
 def run_study(input_path, output_dir, participants=None, suffixes=None, workers=None, scheduler=None, learn="scan",
-              fine_tune_steps=1000, progress=True, say=print, command=None, **options):
+              fine_tune_steps=1000, progress=True, say=inform, command=None, **options):
     """Upscale every scan of a study across its slices (see the module); returns a StudyResult. Bad scans
     are listed with their reason, never stop the others."""
     from tqdm import tqdm

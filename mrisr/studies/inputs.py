@@ -146,8 +146,8 @@ def _listed_scans(list_file, output_dir):
 
 def write_description(output_dir, input_path, command):
     """The derivatives dataset's dataset_description.json (BIDS studies)."""
-    from mrisr.version import __version__
     from mrisr.core.files import save_json
+    from mrisr.version import __version__
 
     source = Path(input_path) / "dataset_description.json"
     try:

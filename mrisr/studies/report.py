@@ -28,8 +28,8 @@ def _gain(result):
 
 def write_report(output_dir, results, input_path, workers, seconds):
     """Write the report of a study's `results` (engine.run_study), whole or not at all; returns its path."""
-    from mrisr.version import __version__
     from mrisr.core.files import atomic_write
+    from mrisr.version import __version__
 
     counts = {status: sum(r["status"] == status for r in results) for status in ("done", "kept", "skipped", "failed")}
     gains = [r["held_out_gain"] for r in results if r.get("held_out_gain") is not None]

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from pydicom.errors import InvalidDicomError
 
+from mrisr.core.messages import inform
 from mrisr.errors import UserError
 from mrisr.scans.dicom.datasets import dcmread, first_line, is_image, number, numbers, pixels_of, sop_class
 from mrisr.scans.dicom.derived import is_enhanced, value_range
@@ -51,7 +52,7 @@ def _read_folder(folder):
     return images, left_out
 
 
-def read_dicom_series(folder, say=print):
+def read_dicom_series(folder, say=inform):
     """The Scan of a folder holding one series (data (rows, columns, slices) in order along the normal)."""
     images, left_out = _read_folder(folder)
     if left_out:

@@ -21,6 +21,7 @@ from pydicom.uid import generate_uid
 from pydicom.valuerep import format_number_as_ds
 
 from mrisr.core.files import remove_stale_temporaries, temporary_path, writing
+from mrisr.core.messages import inform
 from mrisr.errors import UserError
 from mrisr.scans.dicom import derived, vendors
 from mrisr.scans.dicom.datasets import numbers
@@ -221,13 +222,13 @@ def series_datasets(scan, data, factors, description, say, series_uid):
         yield _finish(dataset, data[:, :, k], data, factors, description, series_uid, say)
 
 
-def write_dicom_file(scan, data, path, factors, description, atomic_write, say=print):
+def write_dicom_file(scan, data, path, factors, description, atomic_write, say=inform):
     """One DICOM file: a single image, a mosaic, or a multi-frame file (F frames per source frame)."""
     dataset = file_dataset(scan, data, factors, description, say)
     atomic_write(path, lambda temporary: dataset.save_as(temporary, enforce_file_format=True))
 
 
-def write_dicom_series(scan, data, folder, factors, description, say=print):
+def write_dicom_series(scan, data, folder, factors, description, say=inform):
     """One file per slice in a staging folder, renamed into place when all are written."""
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)

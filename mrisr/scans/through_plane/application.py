@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mrisr.core.messages import inform
 from mrisr.scans.through_plane.learning import choose_start, say_quality, train_network
 from mrisr.scans.through_plane.premise import detail_ratio, say_premise
 from mrisr.scans.through_plane.profile import spline_upsample
@@ -118,7 +119,7 @@ def keep_non_negative(thin01, volume01, axis, projection, zero01):
 
 
 def upscale_volume(volume, plan, recipe=None, minutes=10.0, model=None, precision="auto", progress=True, seed=0,
-                   say=print, self_ensemble=True, start="pretrained"):
+                   say=inform, self_ensemble=True, start="pretrained"):
     """Learn from the volume (unless a trained `model` is given; `start`: "pretrained" begins from the
     shipped network for the factor where one ships, "scratch" from random weights) and apply
     (`self_ensemble`: to four flips of the volume, averaged): returns (thin data in the volume's data type,

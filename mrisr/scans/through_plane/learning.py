@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from mrisr.core.files import atomic_write
+from mrisr.core.messages import inform
 from mrisr.errors import UserError
 from mrisr.nets.shipped import pretrained_folder
 from mrisr.scans.through_plane.profile import SliceProfile
@@ -68,7 +69,7 @@ def held_out_check(model, sampler, count=256, seed=1):
 
 
 def train_network(volume01, axis, profile, recipe=None, minutes=10.0, pitch_ratios=(1.0, 1.0), seed=0,
-                  precision="auto", progress=True, say=print, start=None):
+                  precision="auto", progress=True, say=inform, start=None):
     """Train a through-plane network on the volume's own in-plane slices: one `fit` over a stream of
     patches for `recipe.steps` steps or `minutes`, whichever ends first (the time limit a callback), the
     learning rate a cosine over the share of the steps made or of the time spent, whichever is larger,
@@ -163,7 +164,7 @@ def start_weights(profile, recipe=None):
     return path if path.is_file() else None
 
 
-def pretrain_network(planes, factor, steps=6000, precision="auto", seed=0, progress=True, say=print):
+def pretrain_network(planes, factor, steps=6000, precision="auto", seed=0, progress=True, say=inform):
     """Train the default recipe's network for `factor` (box profile) on a stack of grey slices in [0, 1]
     (count, height, width) from many scans, as `upscale.py self` trains on one volume's slices: the
     weights it begins from (`start_weights`). Returns (model, TrainingReport)."""
@@ -175,7 +176,7 @@ def pretrain_network(planes, factor, steps=6000, precision="auto", seed=0, progr
 STARTS = ("pretrained", "scratch")
 
 
-def choose_start(start, profile, recipe=None, say=print):
+def choose_start(start, profile, recipe=None, say=inform):
     """The weights file learning begins from: with `start` "pretrained", the shipped one for the slice
     `profile` (None, said in a line, where none ships); with "scratch", None (random weights); a Path: that
     weights file (a study's network for the volume's protocol)."""
@@ -204,7 +205,7 @@ def choose_start(start, profile, recipe=None, say=print):
 FEW_STEPS = 1500
 
 
-def say_quality(report, say=print, few_steps=True):
+def say_quality(report, say=inform, few_steps=True):
     """The lines a user reads after learning: the held-out check, the blend, too few steps (`few_steps`:
     said; not for fine-tuning a network that learned before)."""
     gain = report.held_out_gain

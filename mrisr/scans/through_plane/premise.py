@@ -14,6 +14,7 @@ T1: 1.0 to 1.5, docs/measurements.md); a truth smooth across the slices gives fa
 
 import numpy as np
 
+from mrisr.core.messages import inform
 from mrisr.scans.through_plane.profile import degrade
 
 # Below this ratio, the line below is said. Measured (benchmarks/premise.py, results/premise/premise.json): a
@@ -52,7 +53,7 @@ def detail_ratio(volume01, axis, profile, pitch_ratios=(1.0, 1.0)):
     return along / float(np.mean(across))
 
 
-def say_premise(ratio, say=print):
+def say_premise(ratio, say=inform):
     """The warning a user reads when the volume is much smoother across its slices than in-plane."""
     if ratio is not None and ratio < SMOOTH_ACROSS:
         say(f"warning: this volume changes from slice to slice far less than its in-plane detail predicts (ratio "
