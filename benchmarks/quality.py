@@ -29,6 +29,8 @@ import numpy as np
 from mrisr.commands.cli import script_main
 from mrisr.errors import UserError
 from mrisr.nets.losses import EXTRA_LOSS_SETUPS
+from mrisr.paper.evaluation import score_beside_bicubic
+from mrisr.paper.recipes import architecture_defaults
 
 # The paper's published models on its CNN test split, measured from their published predictions
 # with this protocol: the paper's authors published their test predictions (testing_sample_k.png) with their
@@ -115,22 +117,13 @@ def train_job(job, crops, split, budget, models_dir, batch_size, limit):
 
     settings = CNNSettings(
         loss_setup=job.loss, arch=job.arch, epochs=100_000, patience=100_000, batch_size=batch_size,
-        learning_rate=5e-4, lr_schedule="cosine", augment=True, ema=True, restore_best=False,
+        **architecture_defaults(job.arch), augment=True, ema=True, restore_best=False,
         time_limit_minutes=budget * job.share, pairs=job.pairs, scale=job.scale, seed=0, limit=limit,
     )
     run_dir = models_dir / f"{job.benchmark}_{job.name.replace(' ', '_')}"
     print(f"\n== {HEADINGS.get(job.benchmark, job.benchmark)}: {job.name} ({settings.time_limit_minutes:.1f} minutes)")
     run = train_cnn(crops, split, settings, run_dir, verbose=2)
     return run
-
-
-def evaluate_on(model, crop_set, self_ensemble=False):
-    from mrisr.nets.metrics import bicubic_upscale, score_images
-    from mrisr.paper.evaluation import predict
-
-    predictions = predict(model, crop_set.inputs, self_ensemble=self_ensemble)
-    bicubic = bicubic_upscale(crop_set.inputs, crop_set.targets.shape[1])
-    return predictions, bicubic, score_images(crop_set.targets, predictions), score_images(crop_set.targets, bicubic)
 
 
 def sample_figure(path, test_set, predictions, bicubic, model_scores, bicubic_scores, name, title):
@@ -211,8 +204,9 @@ def main(argv=None):
             test_set = make_pairs(test_set, job.pairs, job.scale)
             for self_ensemble in (False, True):
                 name = job.name + (" + x8 self-ensemble" if self_ensemble else "")
-                _, _, validation_scores, _ = evaluate_on(run.model, validation, self_ensemble)
-                predictions, bicubic, model_scores, bicubic_scores = evaluate_on(run.model, test_set, self_ensemble)
+                _, _, validation_scores, _ = score_beside_bicubic(run.model, validation, self_ensemble)
+                predictions, bicubic, model_scores, bicubic_scores = score_beside_bicubic(run.model, test_set,
+                                                                                         self_ensemble)
                 results.append((dataclasses.replace(job, name=name), run, validation_scores.mean_psnr, test_set,
                                 predictions, bicubic, model_scores, bicubic_scores))
                 print(f"{name}: validation PSNR {validation_scores.mean_psnr:.2f} dB; test PSNR "
@@ -243,7 +237,7 @@ def main(argv=None):
         cross_rows = []
         demo_test = make_pairs(demo, "consistent", 2)
         if best_consistent is not None:
-            _, _, ms, bs = evaluate_on(best_consistent, demo_test)
+            _, _, ms, bs = score_beside_bicubic(best_consistent, demo_test)
             cross_rows.append(scores_row(f"{best_consistent.name} trained on the real crops, on all demo crops",
                                          f"{best_consistent.count_params():,}", "", ms, bs))
             cross_rows.append(scores_row("bicubic on all demo crops", "", "", bs, bs))

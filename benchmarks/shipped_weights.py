@@ -68,13 +68,11 @@ def provenance(history, validation, test, bicubic_test, chosen_from, test_split_
 
 def consistent_scores(model, crop_set, crop_indices, scale):
     """Mean PSNR/SSIM of `model` and of bicubic on consistent pairs of the given crops."""
-    from mrisr.nets.metrics import bicubic_upscale, score_images
+    from mrisr.paper.evaluation import score_beside_bicubic
     from mrisr.paper.pairs import make_pairs
-    from mrisr.paper.evaluation import predict
 
     pairs = make_pairs(crop_set.subset(crop_indices), "consistent", scale)
-    model_scores = score_images(pairs.targets, predict(model, pairs.inputs))
-    bicubic_scores = score_images(pairs.targets, bicubic_upscale(pairs.inputs, pairs.targets.shape[1]))
+    _, _, model_scores, bicubic_scores = score_beside_bicubic(model, pairs)
     def figures(scores):
         return {"psnr": round(float(scores.mean_psnr), 3), "ssim": round(float(scores.mean_ssim), 4),
                 "images": len(pairs.targets)}

@@ -19,9 +19,9 @@ from mrisr.commands.cli import (
     split_options_record,
 )
 from mrisr.errors import UserError
+from mrisr.nets.architectures import ARCHITECTURES
 from mrisr.nets.losses import ALL_LOSS_SETUPS, LOSS_SETUPS
-
-ARCHITECTURES = ("paper", "espcn", "edsr", "edsr_global", "edsr_minmax")  # mrisr.nets.models.CNN_ARCHITECTURES (kept light)
+from mrisr.paper.recipes import architecture_defaults
 
 
 def build_parser():
@@ -110,13 +110,14 @@ def command_train(args):
     devices = devices_for_batch(args.devices, args.batch_size)  # before anything runs on the backend
     crops, split = read_split_crops(args)
     paper = args.arch == "paper"
+    recipe = architecture_defaults(args.arch)
     if paper and args.pairs != "paper":
         raise UserError("the paper's CNN has a fixed 25x25 input: use --pairs consistent with a fully "
                         "convolutional --arch")
     settings = CNNSettings(
         loss_setup=args.loss, arch=args.arch, epochs=args.epochs, batch_size=args.batch_size,
-        learning_rate=args.lr if args.lr is not None else (1e-5 if paper else 5e-4),
-        lr_schedule=args.lr_schedule or ("inverse-time" if paper else "cosine"),
+        learning_rate=args.lr if args.lr is not None else recipe["learning_rate"],
+        lr_schedule=args.lr_schedule or recipe["lr_schedule"],
         decay=args.decay, patience=args.patience, restore_best=args.restore_best, limit=args.limit,
         seed=args.seed, xla=not args.no_xla, augment=args.augment, ema=args.ema,
         time_limit_minutes=args.time_limit, pairs=args.pairs, scale=args.scale,

@@ -19,6 +19,7 @@ from mrisr.commands.cli import (
     split_options_record,
 )
 from mrisr.errors import UserError
+from mrisr.nets.architectures import GENERATORS
 
 
 def build_parser():
@@ -44,7 +45,7 @@ def build_parser():
     train.add_argument("--disc-strides", default="1,1,1,1",
                        help="strides of the discriminator's four convolutions (default 1,1,1,1 = the paper's "
                        "text; 1,2,2,2 = the authors' code)")
-    train.add_argument("--generator", default="paper",
+    train.add_argument("--generator", default="paper", choices=GENERATORS,
                        help="generator network: paper (default), or the fully convolutional espcn or edsr of "
                        "CNN.py --arch (beyond the paper; best with --content-loss)")
     train.add_argument("--content-loss", choices=("none", "mse", "ssim", "l1"), default="none",

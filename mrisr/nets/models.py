@@ -4,6 +4,7 @@ import keras
 from keras import layers
 
 from mrisr.core.precision import is_mixed, output_dtype
+from mrisr.nets.architectures import ARCHITECTURES, GENERATORS
 from mrisr.nets.layers import (
     BoneToGrey,
     CubicUpsample,
@@ -162,8 +163,7 @@ def grey_network(model):
         return None
 
 
-CNN_ARCHITECTURES = {"paper": paper_cnn, "espcn": espcn, "edsr": edsr, "edsr_global": edsr_global,
-                     "edsr_minmax": edsr_minmax}
+ARCHITECTURE_BUILDERS = dict(zip(ARCHITECTURES, (paper_cnn, espcn, edsr, edsr_global, edsr_minmax), strict=True))
 
 
 def _build(registry, kind, name, *sizes):
@@ -175,14 +175,14 @@ def _build(registry, kind, name, *sizes):
 
 
 def build_cnn(arch="paper", input_size=25, output_size=50, channels=4):
-    return _build(CNN_ARCHITECTURES, "architecture", arch, input_size, output_size, channels)
+    return _build(ARCHITECTURE_BUILDERS, "architecture", arch, input_size, output_size, channels)
 
 
-GENERATORS = {"paper": paper_generator, "espcn": espcn, "edsr": edsr}
+GENERATOR_BUILDERS = dict(zip(GENERATORS, (paper_generator, espcn, edsr), strict=True))
 
 
 def build_generator(name="paper", input_size=25, output_size=50, channels=4):
-    return _build(GENERATORS, "generator", name, input_size, output_size, channels)
+    return _build(GENERATOR_BUILDERS, "generator", name, input_size, output_size, channels)
 
 
 # --- through-plane networks (upscale.py self) -------------------------------------------------

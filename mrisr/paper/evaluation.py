@@ -94,15 +94,21 @@ def save_rgba_png(path, image):
     atomic_write(path, lambda temporary: picture.save(temporary, format="PNG"))
 
 
+def score_beside_bicubic(model, test_set, self_ensemble=False):
+    """Predict a set of pairs and score the predictions and bicubic on the same inputs (the metrics
+    protocol): (predictions, bicubic images, model scores, bicubic scores)."""
+    predictions = predict(model, test_set.inputs, self_ensemble=self_ensemble)
+    bicubic = bicubic_upscale(test_set.inputs, test_set.targets.shape[1])
+    return predictions, bicubic, score_images(test_set.targets, predictions), score_images(test_set.targets, bicubic)
+
+
 def evaluate(model, test_set, out_dir, name="model", write_images=True, self_ensemble=False):
     """Predict the test crops, score them and bicubic, write testing_sample_{k}.png and metrics.csv."""
     from mrisr.core.files import atomic_write
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    predictions = predict(model, test_set.inputs, self_ensemble=self_ensemble)
-    model_scores = score_images(test_set.targets, predictions)
-    bicubic_scores = score_images(test_set.targets, bicubic_upscale(test_set.inputs, test_set.targets.shape[1]))
+    predictions, _, model_scores, bicubic_scores = score_beside_bicubic(model, test_set, self_ensemble)
     if write_images:
         for k, image in enumerate(predictions):
             save_rgba_png(out_dir / f"testing_sample_{k}.png", image)
