@@ -119,3 +119,49 @@ def test_citation_and_changelog_name_the_packages_version():
     assert re.search(r"^version: (\S+)$", citation, re.M).group(1) == __version__
     newest = re.search(r"^## (\S+)", (ROOT / "CHANGELOG.md").read_text(), re.M).group(1)
     assert newest == __version__
+
+
+def results_file(*parts):
+    import json
+
+    return json.loads((ROOT / "results").joinpath(*parts).read_text())
+
+
+def self_gain(name):
+    """The gain over the cubic spline of a through-plane benchmark result, in dB."""
+    scores = results_file("through_plane", name, "through_plane.json")["records"][0]["scores"]
+    return scores["ours (self)"]["psnr"] - scores["cubic spline"]["psnr"]
+
+
+def readme_headlines():
+    """(what the README says, where the figure comes from) for every headline number of the README."""
+    paper = {row["method"]: row for row in results_file("results.json")["benchmarks"]["paper"]}
+    shipped = results_file("shipped_weights", "shipped_weights.json")
+
+    def crops(row):
+        return f"{row['psnr_mean']:.2f} / {row['ssim_mean']:.3f}"
+
+    def shipped_row(part, model, scale):
+        found, bicubic = shipped[part][model], shipped[part][f"bicubic_x{scale}"]
+        return f"{found['psnr']:.2f} / {found['ssim']:.3f}", f"{found['psnr'] - bicubic['psnr']:+.2f} dB"
+
+    best = paper["edsr_global + x8 self-ensemble"]
+    return [
+        (f"| {crops(paper['bicubic (OpenCV kernel)'])} |", "results.json: bicubic, paper's pairs"),
+        (f"| {crops(paper['paper CNN, SSIM then MSE (published)'])} | "
+         f"{paper['paper CNN, SSIM then MSE (published)']['gain']:.2f} dB |", "results.json: the paper's best"),
+        (f"| {crops(best)} | **{best['gain']:+.2f} dB** |", "results.json: edsr_global"),
+        (f"| {shipped_row('a', 'mri-x2', 2)[0]} | **{shipped_row('a', 'mri-x2', 2)[1]}** |", "shipped_weights: mri-x2"),
+        (f"| {shipped_row('a', 'mri-x4', 4)[0]} | **{shipped_row('a', 'mri-x4', 4)[1]}** |", "shipped_weights: mri-x4"),
+        (f"gain {shipped_row('c', 'mri-x2', 2)[1]} (x2) and\n{shipped_row('c', 'mri-x4', 4)[1]} (x4)",
+         "shipped_weights: MNI152 whole slices"),
+        (f"**{self_gain('t1_x4_start'):+.2f} dB** over a cubic spline", "through_plane/t1_x4_start"),
+        (f"({self_gain('t1_x2_start'):+.2f} dB at x2)", "through_plane/t1_x2_start"),
+        (f"**{self_gain('epi_x2_start'):+.2f} dB**", "through_plane/epi_x2_start"),
+    ]
+
+
+def test_the_readmes_headline_numbers_are_those_of_the_results_files():
+    readme = (ROOT / "README.md").read_text()
+    missing = [f"{source}: {text!r}" for text, source in readme_headlines() if text not in readme]
+    assert not missing, "README numbers that are not the results files':\n" + "\n".join(missing)
