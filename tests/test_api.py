@@ -27,21 +27,23 @@ def test_an_array_keeps_its_type_and_range_and_a_volume_its_axis():
 
 
 def test_shipped_weights_by_name_are_the_shipped_file_run_whole_by_keras():
-    """mrisr.upscale with "demo-x2" (and a reused upscaler) against an independent computation: the file
-    in pretrained/ loaded by Keras itself, its grey network called once on the whole image scaled to
-    [0, 1] by the image's range, and scaled back."""
+    """mrisr.upscale with "demo-x2" (and a reused upscaler) on an image larger than one tile (tiles of 192
+    pixels with overlap) against an independent computation: the file in pretrained/ loaded by Keras
+    itself, its grey network called once on the whole image scaled to [0, 1] by the image's range, and
+    scaled back."""
     import keras
 
     import mrisr.nets.models  # noqa: F401  (the project's layers, for Keras's loader)
     from tests.conftest import ROOT
 
-    image = np.random.default_rng(1).random((40, 36)) * 300 + 50
+    image = np.random.default_rng(1).random((300, 260)) * 300 + 50
     network = keras.saving.load_model(ROOT / "pretrained" / "demo_espcn_x2.keras").get_layer("grey_network")
     grey = ((image - image.min()) / (image.max() - image.min()))[None, :, :, None].astype(np.float32)
     expected = np.clip(keras.ops.convert_to_numpy(network(grey))[0, :, :, 0], 0, 1) * (image.max() - image.min()) \
         + image.min()
     np.testing.assert_allclose(mrisr.upscale(image, model="demo-x2"), expected, atol=1e-3)
     upscaler = mrisr.load_upscaler("demo-x2")
+    assert upscaler.tile_safe and min(image.shape) > upscaler.tile + 2 * upscaler.margin  # several tiles each way
     np.testing.assert_allclose(mrisr.upscale(image, model=upscaler), expected, atol=1e-3)
 
 
@@ -64,16 +66,32 @@ def test_a_nifti_image_comes_back_with_its_header_and_tiling_affine(tmp_path):
 
 
 def test_read_crops_and_evaluate(tmp_path, capsys):
+    """mrisr.evaluate's metrics.csv against an independent scoring: scikit-image's PSNR of each prediction
+    and of OpenCV's cubic upscaling of each input, on the RGB channels."""
+    import csv
+
+    import cv2
+    from skimage.metrics import peak_signal_noise_ratio
+
     from mrisr.core.model_files import save_model
     from mrisr.nets.models import build_cnn
+    from mrisr.paper.pairs import consistent_pairs
 
     crops = mrisr.read_crops(make_crop_folder(tmp_path / "crops", count=12, sizes=(8, 16)))
     assert crops.inputs.shape == (12, 8, 8, 4) and crops.targets.shape == (12, 16, 16, 4)
     save_model(build_cnn("espcn", 8, 16, 4), tmp_path / "model.keras")
     result = mrisr.evaluate(tmp_path / "model.keras", tmp_path / "crops", pairs="consistent", scale=2,
                             out_dir=tmp_path / "evaluation")
-    assert len(result.crop_indices) > 0 and np.isfinite(result.model_scores.psnr).all()
-    assert (tmp_path / "evaluation" / "metrics.csv").is_file()
+    pairs = consistent_pairs(crops.subset(result.crop_indices), 2)
+    with open(tmp_path / "evaluation" / "metrics.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert [int(row["crop_index"]) for row in rows] == list(result.crop_indices)
+    for row, low, target, prediction in zip(rows, pairs.inputs, pairs.targets, result.predictions):
+        bicubic = np.clip(cv2.resize(low[..., :3], (16, 16), interpolation=cv2.INTER_CUBIC), 0, 1)
+        assert float(row["bicubic_psnr"]) == pytest.approx(peak_signal_noise_ratio(target[..., :3], bicubic,
+                                                                                   data_range=1.0), abs=1e-3)
+        assert float(row["psnr"]) == pytest.approx(peak_signal_noise_ratio(target[..., :3], prediction[..., :3],
+                                                                           data_range=1.0), abs=1e-3)
 
 
 @pytest.mark.parametrize("option, value", [("minutes", "10"), ("minutes", True), ("minutes", float("nan")),
