@@ -1,5 +1,5 @@
-"""The kinds of scan the tools read and write, which file names ask for which, and the one type every
-reader returns (`Scan`)."""
+"""The kinds of scan the tools read and write, their names and suffixes, and the one type every reader
+returns (`Scan`); formats.py says how each kind reads and writes."""
 
 import dataclasses
 from pathlib import Path
@@ -63,17 +63,3 @@ def real_values(data, scaling):
     values = np.asarray(data, np.float64 if wide else np.float32) * np.asarray(slope, dtype=np.float32)
     values += np.asarray(intercept, dtype=values.dtype)
     return values
-
-
-def kind_of(path):
-    """The kind a file name asks for: picture, npy, dicom or nifti (None when its suffix says nothing)."""
-    name = Path(path).name.lower()
-    if name.endswith(NIFTI_SUFFIXES):
-        return "nifti"
-    if name.endswith(".npy"):
-        return "npy"
-    if name.endswith(DICOM_SUFFIXES):
-        return "dicom"
-    if name.endswith(PICTURE_SUFFIXES):
-        return "picture"
-    return None
