@@ -86,6 +86,18 @@ def test_a_study_on_a_dask_cluster_completes_when_a_worker_dies_in_the_middle_of
         assert nibabel.load(out / f"scan{seed}.nii.gz").shape == (24, 24, 24)
         assert (out / f"scan{seed}.json").is_file()
     assert not [path for path in out.rglob("*") if ".tmp-" in path.name]  # nothing half-written
+    # The same study in one local worker: the same geometry, and values within a run's noise.
+    local = subprocess.run([sys.executable, str(ROOT / "upscale.py"), "study", str(root), str(tmp_path / "local"),
+                            "--workers", "1", "--steps", "250", "--minutes", "3", *QUICK],
+                           capture_output=True, text=True)
+    assert local.returncode == 0, local.stdout + local.stderr
+    for seed in range(3):
+        on_dask = nibabel.load(out / f"scan{seed}.nii.gz")
+        here = nibabel.load(tmp_path / "local" / f"scan{seed}.nii.gz")
+        np.testing.assert_array_equal(on_dask.affine, here.affine)
+        assert on_dask.get_data_dtype() == here.get_data_dtype()
+        values, reference = np.asarray(on_dask.dataobj, float), np.asarray(here.dataobj, float)
+        assert np.abs(values - reference).mean() < 0.01 * np.ptp(reference)
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Chromium (Debian's package chromium) is not installed")
