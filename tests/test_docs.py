@@ -4,6 +4,7 @@ every option they quote exists on the script they quote it with."""
 import argparse
 import importlib
 import re
+from pathlib import Path
 
 import pytest
 
@@ -165,3 +166,13 @@ def test_the_readmes_headline_numbers_are_those_of_the_results_files():
     readme = (ROOT / "README.md").read_text()
     missing = [f"{source}: {text!r}" for text, source in readme_headlines() if text not in readme]
     assert not missing, "README numbers that are not the results files':\n" + "\n".join(missing)
+
+
+@pytest.mark.parametrize("script", sorted(set(COMMANDS.values())))
+def test_every_commands_help_says_where_the_documents_it_names_are(script, capsys):
+    module = importlib.import_module(f"mrisr.commands.{script}")
+    with pytest.raises(SystemExit):
+        module.main(["--help"])
+    folder = re.search(r"docs/: (\S+)", capsys.readouterr().out).group(1)
+    assert all((ROOT / "docs" / name).is_file() and (Path(folder) / name).is_file()
+               for name in ("upscaling.md", "reproduction.md", "gpu.md"))

@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from mrisr.errors import RunFailed, Terminated, UserError, describe_os_error  # noqa: F401 (re-exported)
 
@@ -52,14 +53,23 @@ def check_keras_backend():
                         "KERAS_BACKEND for TensorFlow)")
 
 
+def documents_folder():
+    """Where the docs/ the help names are: the source tree's, or the copy installed with the package."""
+    package = Path(__file__).resolve().parents[1]
+    source = package.parent / "docs"
+    return source if (source / "upscaling.md").is_file() else package / "docs"
+
+
 def add_standard_options(parser, subparsers=()):
-    """--version and --verbose (TensorFlow's own start-up lines shown) on a command and its sub-commands."""
+    """--version and --verbose (TensorFlow's own start-up lines shown) on a command and its sub-commands, and
+    where the documents are, at the end of each one's help."""
     from mrisr.version import __version__
 
     parser.add_argument("--version", action="version", version=f"%(prog)s (mrisr {__version__})")
     for each in (parser, *subparsers):
         each.add_argument("--verbose", action="store_true",
                           help="show TensorFlow's own start-up and log lines (hidden by default)")
+        each.epilog = ((each.epilog + "\n\n") if each.epilog else "") + f"docs/: {documents_folder()}"
 
 
 def script_main(main):
