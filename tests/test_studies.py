@@ -3,6 +3,7 @@ records beside every output, a bad scan that stops nothing, a run again that doe
 learning once per protocol; the report. (The Dask cluster and the browser: test_study_cluster.py.)"""
 
 import json
+from pathlib import Path
 
 import nibabel
 import numpy as np
@@ -152,3 +153,53 @@ def test_a_study_killed_half_way_leaves_nothing_partial_and_does_the_rest_when_r
     assert code == 0 and f"{len(finished)} done before, {4 - len(finished)} to do" in stdout
     assert sorted(path.name for path in out.glob("scan*.nii.gz")) == [f"scan{k}.nii.gz" for k in range(4)]
     assert not [path for path in out.rglob("*") if ".tmp-" in path.name]
+
+
+def worker_processes(parent):
+    """The pids of a study's worker processes (spawned children running multiprocessing's worker)."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+            command = (status.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() == str(parent) and b"multiprocessing-fork" in command:
+            found.append(int(status.parent.name))
+    return found
+
+
+def running(pid):
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().split(") ", 1)[1][0] not in "ZX"
+    except (OSError, IndexError):
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGKILL"])
+def test_the_workers_stop_when_their_study_is_stopped(tmp_path, signal_name):
+    """Before, a worker whose study was stopped went on learning its scan (minutes of CPU for no one)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+
+    thick_nifti(tmp_path / "scans" / "scan0.nii.gz", 0)
+    study = subprocess.Popen([sys.executable, str(ROOT / "upscale.py"), "study", str(tmp_path / "scans"),
+                              str(tmp_path / "out"), "--workers", "1", "--steps", "1000000", "--minutes", "5",
+                              "--mixed-precision", "float32", "--quiet"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (workers := worker_processes(study.pid)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert workers, "the study started no worker"
+    time.sleep(15)  # the worker is inside the scan: reading, learning
+    study.send_signal(getattr(signal, signal_name))  # the study alone, not its workers
+    study.wait(timeout=60)
+    deadline = time.monotonic() + 20
+    while any(running(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not any(running(pid) for pid in workers)

@@ -65,8 +65,8 @@ class LocalWorkers:
         self.describe = (f"{count} local worker(s), " + ("one GPU each" if gpus >= count else
                                                          f"{self.threads} CPU thread(s) each"))
         context = multiprocessing.get_context("spawn")  # TensorFlow does not survive a fork
-        self.pool = concurrent.futures.ProcessPoolExecutor(count, mp_context=context, initializer=_one_gpu,
-                                                           initargs=(context.Value("i", 0), gpus))
+        self.pool = concurrent.futures.ProcessPoolExecutor(count, mp_context=context, initializer=_start_worker,
+                                                           initargs=(context.Value("i", 0), gpus, os.getpid()))
 
     def submit(self, function, *arguments):
         return self.pool.submit(function, *arguments)
@@ -78,6 +78,12 @@ class LocalWorkers:
         return future.result()
 
     def close(self, cancel=False):
+        """Shut the pool; with `cancel` (an interrupt), stop the workers in the middle of their scans too
+        (their temporaries are swept by the next run) rather than let them finish unseen."""
+        if cancel:
+            running = getattr(self.pool, "_processes", None) or {}  # the pool's own processes (no public list)
+            for process in list(running.values()):
+                process.terminate()
         self.pool.shutdown(wait=not cancel, cancel_futures=cancel)
 
 
@@ -113,9 +119,18 @@ class DaskWorkers:
         self.client.close()
 
 
-def _one_gpu(counter, gpus):
+def _start_worker(counter, gpus, parent):
     """A local worker's start: the next GPU of the machine its only one (CUDA_VISIBLE_DEVICES), where there
-    are GPUs."""
+    are GPUs; and a watch on the study's process, so that a worker whose study was killed (even by SIGKILL,
+    which no cleanup sees) stops within seconds instead of finishing its scan for no one."""
+    import threading
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(2)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="mrisr-watch-study").start()
     if gpus:
         with counter.get_lock():
             index = counter.value
