@@ -14,6 +14,9 @@
 import numpy as np
 
 from mrisr.errors import UserError
+from mrisr.paper.splits import SplitOptions
+from mrisr.scans.geometry import check_affine, tiling_affine
+from mrisr.scans.values import check_values
 
 
 def load_upscaler(model="mri-x2", scale=None, tile=192):
@@ -33,7 +36,6 @@ def upscale(data, model="mri-x2", scale=None, axis=2, tile=192, progress=False):
     type and intensity range; NaN and infinite values stay where they were. `model`: as in
     load_upscaler, or an upscaler it returned."""
     from mrisr.scans.upscaling import Upscaler, check_options, upscale_pixels
-    from mrisr.scans.values import check_values
 
     if isinstance(model, Upscaler):
         check_options(scale, tile)
@@ -75,9 +77,7 @@ def _upscale_masked(data, upscaler, axis, progress):
 def _upscale_nifti(image, upscaler, axis, progress):
     """A NIfTI image upscaled in-plane: the stored values and their scaling, its class (NIfTI-1 or -2),
     header and codes kept (nifti.finer_nifti)."""
-    from mrisr.scans.geometry import check_affine, tiling_affine
     from mrisr.scans.nifti import finer_nifti, stored_values
-    from mrisr.scans.values import check_values
 
     data, scaling = stored_values(image)
     check_values(data, "the NIfTI image")
@@ -125,7 +125,6 @@ def evaluate(model, crops_folder, pairs=None, scale=None, out_dir=None, self_ens
     """What `CNN.py evaluate` does: the model's recorded test set (or the paper's split of other
     crops) scored beside bicubic; returns an Evaluation (per-image and mean PSNR/SSIM)."""
     from mrisr.paper.evaluation import evaluate_model_file
-    from mrisr.paper.splits import SplitOptions
 
     return evaluate_model_file(str(model), crops_folder, SplitOptions(), "model", pairs=pairs, scale=scale,
                                out_dir=out_dir, self_ensemble=self_ensemble)

@@ -73,3 +73,16 @@ def test_no_module_imports_itself_through_others():
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_module_stays_small(module):
     assert len(MODULES[module].read_text().splitlines()) <= 300
+
+
+def test_importing_the_package_and_its_commands_loads_no_framework():
+    """`import mrisr` (and every command before it runs) stays light: TensorFlow and Keras load with the
+    first piece of work, so that --help, --version and bad options answer at once."""
+    import subprocess
+    import sys
+
+    commands = sorted(path.stem for path in (PACKAGE / "commands").glob("*.py") if path.stem != "__init__")
+    code = ("import sys, mrisr, mrisr.api, " + ", ".join(f"mrisr.commands.{name}" for name in commands)
+            + "; print(sorted(n for n in ('tensorflow', 'keras', 'jax', 'torch') if n in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

@@ -9,6 +9,9 @@ import argparse
 import sys
 
 from mrisr.commands.cli import add_split_options, add_standard_options, script_main, split_options
+from mrisr.core.files import check_output_path
+from mrisr.paper.crops import read_crops
+from mrisr.paper.splits import patients_shared, split_crop_set, write_splits_csv
 
 
 def build_parser():
@@ -24,9 +27,6 @@ def build_parser():
 @script_main
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    from mrisr.core.files import check_output_path
-    from mrisr.paper.crops import read_crops
-    from mrisr.paper.splits import patients_shared, split_crop_set, write_splits_csv
 
     options = split_options(args)
     check_output_path(args.out)

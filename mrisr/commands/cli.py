@@ -17,7 +17,11 @@ import sys
 import threading
 from pathlib import Path
 
+from mrisr.core.messages import show_messages
 from mrisr.errors import RunFailed, Terminated, UserError, describe_os_error  # noqa: F401 (re-exported)
+from mrisr.paper.splits import SplitOptions
+from mrisr.paper.splits import read_split_crops as read_and_split
+from mrisr.version import __version__
 
 
 def _raise_terminated(signum, frame):
@@ -63,7 +67,6 @@ def documents_folder():
 def add_standard_options(parser, subparsers=()):
     """--version and --verbose (TensorFlow's own start-up lines shown) on a command and its sub-commands, and
     where the documents are, at the end of each one's help."""
-    from mrisr.version import __version__
 
     parser.add_argument("--version", action="version", version=f"%(prog)s (mrisr {__version__})")
     for each in (parser, *subparsers):
@@ -78,7 +81,6 @@ def script_main(main):
 
     @functools.wraps(main)
     def wrapper(argv=None):
-        from mrisr.core.messages import show_messages
 
         show_messages()  # the library's lines (logging) on standard output
         if "--verbose" not in (sys.argv[1:] if argv is None else argv):
@@ -174,7 +176,6 @@ def add_split_options(parser, default_model="CNN", training=False, evaluating=Fa
 
 def split_options(args):
     """The split options of a parsed command line as plain values for mrisr.splits."""
-    from mrisr.paper.splits import SplitOptions
 
     if args.seed is not None and args.seed < 0:
         raise UserError(f"--seed must be a whole number of at least 0, got {args.seed}")
@@ -184,7 +185,6 @@ def split_options(args):
 
 def read_split_crops(args):
     """The crops of --crops and their split by the split options, said in one line (training commands)."""
-    from mrisr.paper.splits import read_split_crops as read_and_split
 
     return read_and_split(args.crops, split_options(args))
 

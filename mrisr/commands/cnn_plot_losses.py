@@ -9,6 +9,7 @@ from pathlib import Path
 
 from mrisr.commands.cli import add_standard_options, script_main
 from mrisr.errors import UserError
+from mrisr.paper.names import cnn_history_path
 
 
 def build_parser():
@@ -26,7 +27,6 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     from mrisr.nets.losses import LOSS_SETUPS
-    from mrisr.paper.names import cnn_history_path
     from mrisr.paper.plots import plot_cnn_losses
     from mrisr.paper.training import read_cnn_history
 

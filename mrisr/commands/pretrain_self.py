@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 
 from mrisr.commands.cli import add_precision_option, add_standard_options, check_numbers, parse_int_list, script_main
+from mrisr.core.files import save_json
+from mrisr.paper.crops import read_crops
 
 
 def build_parser():
@@ -43,11 +45,9 @@ def pretrain(crops_folder, factors, out_dir, steps, precision, seed, progress=Tr
     import dataclasses
     import time
 
-    from mrisr.core.files import save_json
     from mrisr.core.model_files import library_versions
     from mrisr.nets.imaging import bone_rgba_to_grey
     from mrisr.nets.shipped import DATA_ATTRIBUTION, DATA_LICENCE
-    from mrisr.paper.crops import read_crops
     from mrisr.scans.through_plane import Recipe, pretrain_network, save_start
 
     crop_set = read_crops(crops_folder)

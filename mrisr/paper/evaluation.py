@@ -6,9 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
+from mrisr.core.files import atomic_write, check_output_path
 from mrisr.core.messages import inform
-from mrisr.errors import UserError
+from mrisr.errors import RunFailed, UserError
 from mrisr.nets.metrics import bicubic_upscale, score_images
+from mrisr.paper.crops import read_crops
 
 
 @dataclasses.dataclass
@@ -55,7 +57,6 @@ def check_output_shape(model, inputs, output_shape, name):
 
 def finite_or_fail(predictions, name="the model"):
     """Clip predictions to [0, 1]; a NaN or infinite prediction is never clipped into a number."""
-    from mrisr.errors import RunFailed
 
     predictions = np.asarray(predictions)
     if not np.isfinite(predictions).all():
@@ -85,7 +86,6 @@ def save_rgba_png(path, image):
     """Write a float RGBA (or RGB) image in [0, 1] as an 8-bit RGBA PNG (atomically)."""
     from PIL import Image
 
-    from mrisr.core.files import atomic_write
 
     image = np.asarray(image)
     if image.shape[-1] == 3:
@@ -104,7 +104,6 @@ def score_beside_bicubic(model, test_set, self_ensemble=False):
 
 def evaluate(model, test_set, out_dir, name="model", write_images=True, self_ensemble=False):
     """Predict the test crops, score them and bicubic, write testing_sample_{k}.png and metrics.csv."""
-    from mrisr.core.files import atomic_write
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -129,10 +128,8 @@ def evaluate_model_file(model_path, crops_folder, split_options, name, descripti
     """What `CNN.py evaluate` and `GAN.py evaluate` do: load the crops and the model, take the test set
     from the model's training record (or the split options; see provenance.choose_test_set), check the
     shapes, evaluate and print the summary."""
-    from mrisr.core.files import check_output_path
     from mrisr.nets.loading import load_model
     from mrisr.nets.shipped import SHIPPED, resolve_model
-    from mrisr.paper.crops import read_crops
     from mrisr.paper.pairs import make_pairs
     from mrisr.paper.provenance import choose_test_set, read_data_record, recorded_pairs
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mrisr.core.files import atomic_write, remove_stale_temporaries, temporary_path
 from mrisr.errors import UserError
 from mrisr.nets.imaging import min_max_normalise, resize_cubic
 from mrisr.paper.crops import (
@@ -107,7 +108,6 @@ def extract_crops(source, out_dir, sizes=(25, 50), margin=20, centre=False, prog
 
     from tqdm import tqdm
 
-    from mrisr.core.files import atomic_write, remove_stale_temporaries, temporary_path
 
     if max(sizes) > MAX_CROP_SIDE:
         raise UserError(f"crop sides above {MAX_CROP_SIDE} pixels are not supported, got {max(sizes)}")

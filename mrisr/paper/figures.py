@@ -3,8 +3,10 @@ columns, from the models' recorded test set."""
 
 from pathlib import Path
 
+from mrisr.core.files import check_output_path
 from mrisr.core.messages import inform
 from mrisr.errors import UserError
+from mrisr.paper.crops import read_crops
 from mrisr.paper.names import GENERATOR, cnn_model_path
 
 
@@ -22,10 +24,8 @@ def visual_predictions(experiment, crops_folder, models_dir, samples, split_opti
                        allow_overlap=False, say=inform):
     """Draw `samples` (test-sample numbers) of the first model's recorded test set (no model may have
     trained on them) through every model of `experiment` ("CNN" or "GAN"); returns the figure's path."""
-    from mrisr.core.files import check_output_path
     from mrisr.nets.loading import load_model
     from mrisr.nets.metrics import bicubic_upscale, psnr
-    from mrisr.paper.crops import read_crops
     from mrisr.paper.evaluation import check_model_fits, predict
     from mrisr.paper.plots import plot_image_grid
     from mrisr.paper.provenance import check_overlap, choose_test_set, read_data_record

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mrisr.core.files import atomic_write
 from mrisr.nets.losses import LOSS_LABELS, LOSS_SETUPS
 
 
@@ -31,7 +32,6 @@ def _mark_switch(axes, record, colour):
 
 def save_figure(figure, path, dpi=120):
     """Save a figure atomically (the format from the suffix) and close it."""
-    from mrisr.core.files import atomic_write
 
     path = Path(path)
     try:

@@ -5,9 +5,13 @@ benchmarks/shipped_weights.py --ship; nets/shipped.py names the shipped files.""
 
 from pathlib import Path
 
+from mrisr.core.files import load_json, save_json
 from mrisr.core.messages import inform
 from mrisr.errors import UserError
 from mrisr.nets.shipped import DATA_ATTRIBUTION, DATA_LICENCE
+from mrisr.paper.crops import read_crops
+from mrisr.paper.names import history_path_for
+from mrisr.paper.splits import read_test_split_file, split_from_record
 
 
 def provenance(history, validation, test, bicubic_test, chosen_from, test_split_file):
@@ -75,12 +79,8 @@ def ship_weights(candidates, crops_folder, scale, test_split_file, destination, 
     paper's test split held out) on validation PSNR, and save it to `destination` without its
     optimizer, with its history and a provenance record (data attribution, recipe, validation and
     test figures) beside it. Returns the provenance."""
-    from mrisr.core.files import load_json, save_json
     from mrisr.core.model_files import save_model
     from mrisr.nets.loading import load_model
-    from mrisr.paper.crops import read_crops
-    from mrisr.paper.names import history_path_for
-    from mrisr.paper.splits import read_test_split_file, split_from_record
 
     crop_set = read_crops(crops_folder)
     paper_test = set(int(i) for i in read_test_split_file(test_split_file, "CNN"))

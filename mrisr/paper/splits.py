@@ -2,14 +2,15 @@
 
 import csv
 import dataclasses
-import sys
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
+from mrisr.core.files import atomic_write
 from mrisr.core.messages import inform
 from mrisr.errors import UserError
+from mrisr.paper.crops import read_crops
 
 SPLIT_NAMES = ("train", "validation", "test")
 
@@ -192,7 +193,6 @@ def patients_shared(split, indices, patient_ids, first="test", second="train"):
 
 def write_splits_csv(path, split):
     """Write `crop_index,split` rows (atomically)."""
-    from mrisr.core.files import atomic_write
 
     rows = sorted((int(index), name) for name in SPLIT_NAMES for index in split.part(name))
 
@@ -251,7 +251,6 @@ def split_from_record(record):
 
 def read_split_crops(crops_folder, options, say=inform):
     """The crops of a folder and their split by `options` (SplitOptions), said in one line."""
-    from mrisr.paper.crops import read_crops
 
     crops = read_crops(crops_folder)
     split = split_crop_set(crops, options)

@@ -9,6 +9,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from mrisr.core.files import atomic_write
+from mrisr.core.safe_npy import read_npy_header
 from mrisr.errors import UserError
 from mrisr.scans.geometry import tiling_affine
 from mrisr.scans.kinds import DICOM_SUFFIXES, NIFTI_SUFFIXES, PICTURE_SUFFIXES, Scan, real_values
@@ -52,7 +54,6 @@ def _check_nifti(scan, factors, description):
 
 
 def _write_nifti(scan, data, path, factors, description, say):
-    from mrisr.core.files import atomic_write
     from mrisr.scans.nifti import write_nifti
 
     affine = tiling_affine(scan.affine, factors[:3])
@@ -69,7 +70,6 @@ def _write_nifti(scan, data, path, factors, description, say):
 # --- .npy ----------------------------------------------------------------------------------------------
 
 def _read_npy(path, volume_index, say):
-    from mrisr.core.safe_npy import read_npy_header
 
     with open(path, "rb") as file:
         try:
@@ -85,7 +85,6 @@ def _read_npy(path, volume_index, say):
 
 
 def _write_npy(scan, data, path, factors, description, say):
-    from mrisr.core.files import atomic_write
 
     values = real_values(data, _output_scaling(scan, factors)) if _has_scaling(scan) else data
     atomic_write(path, lambda temporary: np.save(temporary, values))
@@ -105,7 +104,6 @@ def _check_picture_path(scan, path):
 
 
 def _write_picture(scan, data, path, factors, description, say):
-    from mrisr.core.files import atomic_write
     from mrisr.scans.pictures import write_picture
 
     write_picture(data, path, atomic_write)
@@ -137,7 +135,6 @@ def _check_series_path(scan, path):
 
 
 def _write_dicom_file(scan, data, path, factors, description, say):
-    from mrisr.core.files import atomic_write
     from mrisr.scans.dicom.writing import write_dicom_file
 
     write_dicom_file(scan, data, path, factors, description, atomic_write, say)

@@ -15,6 +15,7 @@ from pathlib import Path
 from mrisr.core.files import full_suffix, load_json, save_json
 from mrisr.core.machine import describe_machine
 from mrisr.errors import UserError
+from mrisr.version import __version__
 
 KEY = "MrisrRecord"
 
@@ -52,7 +53,6 @@ def make_record(input_path, settings, plan=None, report=None, warnings=(), secon
     """The record (a dict, BIDS sidecar keys beside this project's own) of an output made from `input_path`
     with `settings` (the options as given), `plan` (through_plane.Plan), `report` (TrainingReport, None
     when a saved `network` was applied)."""
-    from mrisr.version import __version__
 
     record = {"settings": dict(settings), "version": __version__, "command": command,
               "input": {"path": str(input_path), "files": len(input_files(input_path)),

@@ -6,8 +6,12 @@ import dataclasses
 import time
 from pathlib import Path
 
+from mrisr.core.files import check_output_path
 from mrisr.core.messages import inform
 from mrisr.errors import UserError
+from mrisr.scans.records import make_record, write_record
+from mrisr.scans.values import intensity_range
+from mrisr.version import __version__
 
 LEARNING = ("steps", "minutes", "start", "profile", "slice_thickness", "save_model")
 
@@ -23,7 +27,6 @@ def upscale_file(model, input_path, output_path, axis=None, scale=None, tile=192
     a 4-D NIfTI. `record`: across slices, write the record of what made the output beside it
     (records.py); `command`: the command line to record. Returns the output path; UserError for bad
     input, before any work where it can be known."""
-    from mrisr.core.files import check_output_path
     from mrisr.scans.through_plane import PROFILES, STARTS
     from mrisr.scans.upscaling import check_options
 
@@ -125,8 +128,6 @@ def in_plane(model, input_path, output_path, axis=None, scale=None, tile=192, pr
     from mrisr.nets.shipped import describe_model
     from mrisr.scans.scan import check_output, output_kind, read_scan, write_scan
     from mrisr.scans.upscaling import check_memory, load_upscaler, output_bytes, upscale_pixels
-    from mrisr.scans.values import intensity_range
-    from mrisr.version import __version__
 
     scan = read_scan(input_path, volume_index, say=say)
     output_kind(scan, output_path)
@@ -168,14 +169,11 @@ def across_slices(model_name, input_path, output_path, axis=None, scale=None, sl
     """Make the slices of a thick-slice volume finer (through_plane.py) and write it as the output asks,
     with the record of what made it beside it (`record`: the settings to record, None: no record;
     `sources`: what the record names as the source, default the input's path)."""
-    from mrisr.core.files import check_output_path
     from mrisr.core.model_files import save_model
     from mrisr.nets.loading import load_model
-    from mrisr.scans.records import make_record, write_record
     from mrisr.scans.scan import check_output, output_kind, read_scan, write_scan
     from mrisr.scans.through_plane import Recipe, make_plan, upscale_volume
     from mrisr.scans.upscaling import check_memory
-    from mrisr.version import __version__
 
     said = []
 

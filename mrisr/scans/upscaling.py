@@ -17,6 +17,7 @@ import numpy as np
 from mrisr.core.messages import inform
 from mrisr.errors import RunFailed, UserError
 from mrisr.nets.imaging import bone_rgba_to_grey, grey_to_bone_rgba, min_max_range, resize_cubic
+from mrisr.scans.values import cast_like, intensity_range, keep_non_finite
 
 
 class Upscaler:
@@ -257,7 +258,6 @@ def upscale_pixels(upscaler, pixels, progress=False):
     for their count). A NaN or infinite network output stops the work (RunFailed)."""
     from tqdm import tqdm
 
-    from mrisr.scans.values import cast_like, intensity_range, keep_non_finite
 
     pixels = np.asarray(pixels)
     low, high, _ = intensity_range(pixels)

@@ -21,6 +21,7 @@ from pathlib import Path
 from mrisr.core.files import remove_stale_temporaries_under
 from mrisr.core.messages import inform
 from mrisr.errors import UserError
+from mrisr.scans.records import input_checksum, is_done, read_record
 from mrisr.studies import work
 from mrisr.studies.inputs import find_scans, write_description
 
@@ -154,7 +155,6 @@ def run_study(input_path, output_dir, participants=None, suffixes=None, workers=
     are listed with their reason, never stop the others."""
     from tqdm import tqdm
 
-    from mrisr.scans.records import input_checksum, is_done, read_record
     from mrisr.studies.report import write_report
 
     if learn not in LEARNING:

@@ -13,8 +13,10 @@ import json
 from pathlib import Path
 from typing import Optional
 
+from mrisr.core.files import save_json
 from mrisr.errors import UserError
 from mrisr.scans.kinds import DICOM_SUFFIXES, NIFTI_SUFFIXES
+from mrisr.version import __version__
 
 DESCRIPTION_ENTITY = "desc-thin"
 SKIPPED_FOLDERS = ("derivatives", "sourcedata", "code", ".git", ".mrisr")
@@ -146,8 +148,6 @@ def _listed_scans(list_file, output_dir):
 
 def write_description(output_dir, input_path, command):
     """The derivatives dataset's dataset_description.json (BIDS studies)."""
-    from mrisr.core.files import save_json
-    from mrisr.version import __version__
 
     source = Path(input_path) / "dataset_description.json"
     try:

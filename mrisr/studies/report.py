@@ -7,6 +7,9 @@ import html
 import time
 from pathlib import Path
 
+from mrisr.core.files import atomic_write
+from mrisr.version import __version__
+
 STYLE = """body{font-family:sans-serif;margin:2em;max-width:1100px;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:4px 8px;text-align:left}
 th{background:#eee}.failed{color:#a00}.warning{color:#a60}.scan{border-top:1px solid #ccc;margin-top:1.5em}
@@ -28,8 +31,6 @@ def _gain(result):
 
 def write_report(output_dir, results, input_path, workers, seconds):
     """Write the report of a study's `results` (engine.run_study), whole or not at all; returns its path."""
-    from mrisr.core.files import atomic_write
-    from mrisr.version import __version__
 
     counts = {status: sum(r["status"] == status for r in results) for status in ("done", "kept", "skipped", "failed")}
     gains = [r["held_out_gain"] for r in results if r.get("held_out_gain") is not None]

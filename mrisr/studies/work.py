@@ -12,7 +12,9 @@ import os
 import time
 from pathlib import Path
 
+from mrisr.core.files import load_json, save_json
 from mrisr.errors import RunFailed, UserError
+from mrisr.scans.records import input_checksum, read_record
 
 PICTURES = Path(".mrisr") / "pictures"
 
@@ -81,8 +83,6 @@ def learn_protocol(paths, options, weights_path, threads=None):
     Returns {"status": "learned", "steps", "held_out_gain"} or {"status": "failed", "reason"}."""
     import numpy as np
 
-    from mrisr.core.files import load_json, save_json
-    from mrisr.scans.records import input_checksum
     from mrisr.scans.scan import read_scan
     from mrisr.scans.through_plane import Recipe, choose_start, make_plan, normalise, save_start, train_network
 
@@ -119,7 +119,6 @@ def upscale(scan, options, settings, output_dir, start=None, steps=None, threads
     learning from `start` (None: the study's own choice, pretrained or scratch; a Path: its protocol's
     network, fine-tuned for `steps`). A scan whose protocol network does not beat the spline on its
     held-out slices learns on its own. Returns the result the report shows."""
-    from mrisr.scans.records import read_record
     from mrisr.scans.upscale_file import across_slices
 
     set_threads(threads)
@@ -159,7 +158,6 @@ def draw_picture(scan, output_dir):
     import numpy as np
 
     from mrisr.paper.plots import _pyplot, save_figure
-    from mrisr.scans.records import read_record
     from mrisr.scans.scan import read_scan
     from mrisr.scans.through_plane import spline_upsample
 
