@@ -5,6 +5,9 @@
   gives non-finite values): one line, exit status 1.
 - `Terminated`: SIGTERM, raised as an interrupt so that every cleanup runs.
 - `Paused`: a training run stopped on purpose after a checkpointed epoch; it continues with resume.
+
+Messages name a parameter as the Python caller passes it, in backticks (`volume_index`); the command
+layer shows each as its command-line flag (--volume-index), through `mrisr.commands.cli.as_flags`.
 """
 
 import errno

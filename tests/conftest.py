@@ -84,7 +84,10 @@ def run_script(script_name, argv, capsys):
     import importlib
 
     module = importlib.import_module(COMMANDS.get(script_name, script_name))
-    code = module.main(argv)
+    try:
+        code = module.main(argv)
+    except SystemExit as stop:  # argparse refuses a bad option itself: its usage and one error line, status 2
+        code = stop.code
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 

@@ -125,7 +125,7 @@ def test_a_folder_with_crops_is_refused_and_overwrite_replaces_it_whole(tmp_path
                   progress=False)
     before = {name: (tmp_path / "c" / name).read_bytes() for name in crop_files(tmp_path / "c")}
     fewer = read_kaggle(write_kaggle(tmp_path / "e", images[:2], masks[:2], [1, 2]))
-    with pytest.raises(UserError, match="already holds crops .* --overwrite"):
+    with pytest.raises(UserError, match="already holds crops .* `overwrite`"):
         extract_crops(fewer, tmp_path / "c", progress=False)
     assert {name: (tmp_path / "c" / name).read_bytes() for name in crop_files(tmp_path / "c")} == before
     summary = extract_crops(fewer, tmp_path / "c", progress=False, overwrite=True)

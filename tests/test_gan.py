@@ -195,7 +195,7 @@ def test_gan_resume_checks_settings_and_a_fresh_run_keeps_the_checkpoint(tiny_cr
         with pytest.raises(UserError, match=named):
             train_gan(crops, split, dataclasses.replace(settings, **change), tmp_path / "g", tmp_path / "scores",
                       resume=True, verbose=0)
-    with pytest.raises(UserError, match="interrupted run .* --overwrite"):
+    with pytest.raises(UserError, match="interrupted run .* `overwrite`"):
         train_gan(crops, split, settings, tmp_path / "g", tmp_path / "scores", verbose=0)
     run = train_gan(crops, split, settings, tmp_path / "g", tmp_path / "scores", resume=True, verbose=0)
     assert run.history["epoch"] == [1, 2, 3]

@@ -46,7 +46,7 @@ def test_bad_inputs_give_one_line_and_exit_2(tiny_crops, tmp_path, capsys):
         ("GAN", ["train", "1", "--crops", str(tiny_crops), "--disc-strides", "1,2"], "exactly 4 numbers"),
         ("GAN", ["train", "1", "--crops", str(tiny_crops), "--pretrain-epochs", "2"], "needs a --content-loss"),
         ("GAN", ["train", "1", "--crops", str(tiny_crops), "--generator", "nope", "--models-dir",
-                 str(tmp_path / "g")], "unknown generator"),
+                 str(tmp_path / "g")], "invalid choice: 'nope'"),
         ("GAN", ["train", "1", "--crops", str(tiny_crops), "--resume", "--models-dir", str(tmp_path / "g2")],
          "no checkpoint"),
         ("plot_visual_predictions", ["CNN", "--crops", str(tiny_crops), "--models-dir", str(tmp_path)],

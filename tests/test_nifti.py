@@ -29,7 +29,7 @@ def test_a_scaled_int16_volume_keeps_its_type_and_its_scaling(tmp_path):
     real = np.asarray(image.dataobj)[..., 7]  # nibabel's own scaling of the input
     expected = mrisr.upscale(real.astype(np.float64), model="bicubic", axis=2)
     np.testing.assert_allclose(np.asarray(written.dataobj), expected, atol=image.dataobj.slope)  # one stored step
-    with pytest.raises(UserError, match="4-D \\(20 volumes\\): choose one with --volume-index"):
+    with pytest.raises(UserError, match="4-D \\(20 volumes\\): choose one with `volume_index`"):
         upscale_file("bicubic", source, tmp_path / "all.nii", scale=2, say=quiet)
     upscale_file("bicubic", source, tmp_path / "x2.npy", scale=2, volume_index=7, say=quiet)
     np.testing.assert_allclose(np.load(tmp_path / "x2.npy"), np.asarray(written.dataobj), rtol=1e-6)  # real values

@@ -329,7 +329,7 @@ def test_the_plan_reads_the_geometry_and_refuses_what_it_cannot_do():
     assert make_plan(FakeVolume((30, 30, 30), (1.0, 1.0, 1.0)), axis=0, factor=2).profile.factor == 2
     with pytest.raises(UserError, match="only 1.40 times"):
         make_plan(FakeVolume((30, 30, 30), (1.0, 1.0, 1.4)), axis=2)
-    with pytest.raises(UserError, match="give --axis and --scale"):
+    with pytest.raises(UserError, match="give `axis` and `scale`"):
         make_plan(FakeVolume((30, 30, 30), None))
     with pytest.raises(UserError, match="at least 4 are needed"):
         make_plan(FakeVolume((30, 30, 3), (1.0, 1.0, 4.0)))

@@ -139,7 +139,7 @@ def test_resume_from_a_truncated_checkpoint_is_one_line(tiny_crops, tmp_path, mo
     interrupted_run(crops, split, tmp_path, monkeypatch)
     variables = next((tmp_path / "CNN_MSE_model_checkpoint").glob("ckpt-*/variables.npz"))
     variables.write_bytes(variables.read_bytes()[:len(variables.read_bytes()) // 2])
-    with pytest.raises(UserError, match="truncated or corrupt file; start afresh with --overwrite"):
+    with pytest.raises(UserError, match="truncated or corrupt file; start afresh with `overwrite`"):
         train_cnn(crops, split, settings(epochs=4), tmp_path, resume=True, verbose=0)
 
 
@@ -227,7 +227,7 @@ def test_consistent_pairs_share_one_intensity_scale(tiny_crops):
     averaged = bone_rgba_to_grey(pairs.targets).reshape(-1, 6, 2, 6, 2).mean(axis=(2, 4))
     assert np.abs(bone_rgba_to_grey(pairs.inputs) - averaged).max() <= 1 / 256 + 1e-9
     assert consistent_pairs(crops, 5).targets.shape[1] == 10  # cut to a multiple of the scale
-    with pytest.raises(UserError, match="--scale 3"):
+    with pytest.raises(UserError, match="`scale` 3"):
         make_pairs(crops, "paper", 3)
 
 
@@ -274,7 +274,7 @@ def test_resume_is_refused_when_a_setting_differs(tiny_crops, tmp_path, monkeypa
 
     crops, split = crops_and_split(tiny_crops)
     interrupted_run(crops, split, tmp_path, monkeypatch)
-    with pytest.raises(UserError, match="--resume: the checkpoint .* other settings or data") as error:
+    with pytest.raises(UserError, match="`resume`: the checkpoint .* other settings or data") as error:
         train_cnn(crops, split, settings(**{"epochs": 4, **change}), tmp_path, resume=True, verbose=0)
     assert named in str(error.value) and "\n" not in str(error.value)
     assert (tmp_path / "CNN_MSE_model_checkpoint/state.json").is_file()  # the checkpoint is kept
@@ -301,7 +301,7 @@ def test_a_fresh_run_never_deletes_an_interrupted_one_unless_told(tiny_crops, tm
     crops, split = crops_and_split(tiny_crops)
     interrupted_run(crops, split, tmp_path, monkeypatch)
     state = (tmp_path / "CNN_MSE_model_checkpoint/state.json").read_text()
-    with pytest.raises(UserError, match="an interrupted run \\(2 epoch\\(s\\)\\) .* --resume, or .* --overwrite"):
+    with pytest.raises(UserError, match="an interrupted run \\(2 epoch\\(s\\)\\) .* `resume`, or .* `overwrite`"):
         train_cnn(crops, split, settings(epochs=4), tmp_path, verbose=0)
     assert (tmp_path / "CNN_MSE_model_checkpoint/state.json").read_text() == state
     assert not (tmp_path / "CNN_MSE_model.lock").exists()  # the refused run let its lock go

@@ -108,7 +108,7 @@ def test_load_upscaler_reads_models_and_rejects_what_cannot_upscale(tmp_path):
     model.save(tmp_path / "espcn.keras")
     upscaler = load_upscaler(str(tmp_path / "espcn.keras"))
     assert isinstance(upscaler, ConvolutionalUpscaler) and upscaler.scale == 2 and upscaler.tile_safe
-    with pytest.raises(UserError, match="not by --scale 4"):
+    with pytest.raises(UserError, match="not by `scale` 4"):
         load_upscaler(str(tmp_path / "espcn.keras"), scale=4)
     classifier = keras.Sequential([keras.Input((8, 8, 4)), keras.layers.Flatten(), keras.layers.Dense(1)])
     classifier.save(tmp_path / "classifier.keras")

@@ -337,7 +337,7 @@ def test_a_dicom_series_is_made_finer_along_its_own_slices_without_an_axis(tmp_p
     from mrisr.scans.through_plane import make_plan
 
     scan = read_scan(siemens_series(vendor_file("axasc35.dcm"), tmp_path / "series"))
-    with pytest.raises(UserError, match="only 1.11 times the in-plane pixel size: give --scale"):
+    with pytest.raises(UserError, match="only 1.11 times the in-plane pixel size: give `scale`"):
         make_plan(scan)
     plan = make_plan(scan, factor=2)
     assert plan.axis == 2 and plan.profile.factor == 2

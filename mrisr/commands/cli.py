@@ -12,6 +12,7 @@ import contextlib
 import functools
 import math
 import os
+import re
 import signal
 import sys
 import threading
@@ -75,6 +76,18 @@ def add_standard_options(parser, subparsers=()):
         each.epilog = ((each.epilog + "\n\n") if each.epilog else "") + f"docs/: {documents_folder()}"
 
 
+# The parameters whose flag is not their name with dashes.
+FLAGS_OF_PARAMETERS = {"learning_rate": "lr", "precision": "mixed-precision", "save_model_path": "save-model",
+                       "time_limit_minutes": "time-limit"}
+
+
+def as_flags(message):
+    """A library message as the command line reads it: each parameter it names in backticks (`volume_index`)
+    shown as its flag (--volume-index)."""
+    return re.sub(r"`([a-z][a-z0-9_]*)`",
+                  lambda match: "--" + FLAGS_OF_PARAMETERS.get(match[1], match[1].replace("_", "-")), str(message))
+
+
 def script_main(main):
     """Wrap a script's `main(argv)` so failures end with one line and a clear exit status, the library's
     lines are shown, and TensorFlow's start-up lines stay hidden unless --verbose."""
@@ -82,7 +95,7 @@ def script_main(main):
     @functools.wraps(main)
     def wrapper(argv=None):
 
-        show_messages()  # the library's lines (logging) on standard output
+        show_messages(as_flags)  # the library's lines (logging) on standard output, parameters as flags
         if "--verbose" not in (sys.argv[1:] if argv is None else argv):
             from mrisr.core.quiet import hide_tensorflow_start_up
 
@@ -92,10 +105,10 @@ def script_main(main):
                 check_keras_backend()
                 return main(argv) or 0
         except UserError as error:
-            print(f"error: {error}", file=sys.stderr)
+            print(f"error: {as_flags(error)}", file=sys.stderr)
             return 2
         except RunFailed as error:
-            print(f"error: {error}", file=sys.stderr)
+            print(f"error: {as_flags(error)}", file=sys.stderr)
             return 1
         except OSError as error:
             print(f"error: {describe_os_error(error)}", file=sys.stderr)

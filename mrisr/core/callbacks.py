@@ -30,7 +30,7 @@ class StopOnNonFinite(keras.callbacks.Callback):
             number = float(np.asarray(value))
             if not math.isfinite(number):
                 raise TrainingDiverged(f"training diverged: {key} became {number} in epoch {self.epoch}, batch "
-                                       f"{batch + 1}; no model was saved (try a lower --lr)")
+                                       f"{batch + 1}; no model was saved (try a lower `learning_rate`)")
 
 
 def check_finite_epoch(logs, epoch, models=()):
@@ -40,11 +40,11 @@ def check_finite_epoch(logs, epoch, models=()):
     for key, value in (logs or {}).items():
         if value is not None and not math.isfinite(float(value)):
             raise TrainingDiverged(f"training diverged: {key} is {float(value)} after epoch {epoch}; no model was "
-                                   "saved (try a lower --lr)")
+                                   "saved (try a lower `learning_rate`)")
     for model in models:
         if not weights_finite(model):
             raise TrainingDiverged(f"training diverged: {model.name} has NaN or infinite weights after epoch "
-                                   f"{epoch}; no model was saved (try a lower --lr)")
+                                   f"{epoch}; no model was saved (try a lower `learning_rate`)")
 
 
 class PauseAfter(keras.callbacks.Callback):

@@ -35,7 +35,7 @@ def load_variables(path, objects):
         keys = set(saved.files)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         raise UserError(f"the checkpoint {path} cannot be read ({str(error).splitlines()[0][:100]}): a truncated or "
-                        "corrupt file; start afresh with --overwrite") from None
+                        "corrupt file; start afresh with `overwrite`") from None
     with saved:
         for name, owner in objects.items():
             variables = owner.variables
@@ -49,7 +49,7 @@ def load_variables(path, objects):
                     value = saved[f"{name}/{index:05d}"]
                 except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
                     raise UserError(f"the checkpoint {path} cannot be read ({str(error).splitlines()[0][:100]}): a "
-                                    "truncated or corrupt file; start afresh with --overwrite") from None
+                                    "truncated or corrupt file; start afresh with `overwrite`") from None
                 if tuple(value.shape) != tuple(variable.shape):
                     raise UserError(f"the checkpoint {path} does not fit {name} (variable {variable.path}: "
                                     f"{value.shape} saved, {tuple(variable.shape)} expected)")
@@ -129,7 +129,7 @@ class CheckpointKeeper:
             if self.exists():
                 how = "Paused" if isinstance(interrupt, Paused) else "\nInterrupted"
                 inform(f"{how}: the last finished epoch is kept in {self.folder}; "
-                      "continue with the same command and --resume")
+                      "continue with the same command and `resume`")
             raise
 
     def remove(self):

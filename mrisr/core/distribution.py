@@ -56,7 +56,7 @@ class Devices:
 def check_batch(batch_size, replicas):
     """UserError unless the global batch splits evenly over the devices."""
     if batch_size % replicas:
-        raise UserError(f"--batch-size {batch_size} does not split evenly over {replicas} devices: the global "
+        raise UserError(f"`batch_size` {batch_size} does not split evenly over {replicas} devices: the global "
                         f"batch is shared equally, so give a multiple of {replicas}")
 
 
@@ -95,7 +95,7 @@ def setup_devices(count=None, say=inform):
     backend = keras.backend.backend()
     count = 1 if count is None else count
     if count < 1:
-        raise UserError(f"--devices must be at least 1, got {count}")
+        raise UserError(f"`devices` must be at least 1, got {count}")
     if tf_config_workers() > 1:
         raise UserError("TF_CONFIG names several workers, but Keras 3's fit fails under TensorFlow's "
                         f"MultiWorkerMirroredStrategy ({MULTI_WORKER_BUG}); train on several machines with "
@@ -106,8 +106,8 @@ def setup_devices(count=None, say=inform):
     if count == 1 and processes == 1:
         return Devices()
     if backend == "torch":
-        raise UserError("--devices: Keras trains data-parallel on TensorFlow and JAX only; with PyTorch use one "
-                        "device (--devices 1) or KERAS_BACKEND=tensorflow or jax")
+        raise UserError("`devices`: Keras trains data-parallel on TensorFlow and JAX only; with PyTorch use one "
+                        "device (`devices` 1) or KERAS_BACKEND=tensorflow or jax")
     if backend == "jax":
         return jax_devices(count, processes, say)
     return mirrored(count, say)
@@ -123,7 +123,7 @@ def devices_for_batch(count, batch_size, say=inform):
 
 
 def cpu_devices_line(count):
-    return (f"--devices {count}: no GPU, so the CPU is split into {count} logical devices (the same data-parallel "
+    return (f"`devices` {count}: no GPU, so the CPU is split into {count} logical devices (the same data-parallel "
             "path, no faster than one device)")
 
 
@@ -134,7 +134,7 @@ def mirrored(count, say):
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
         if len(gpus) < count:
-            raise UserError(f"--devices {count}: only {len(gpus)} GPU(s) visible")
+            raise UserError(f"`devices` {count}: only {len(gpus)} GPU(s) visible")
         names = [f"/gpu:{k}" for k in range(count)]
         description = f"{count} GPUs"
     else:
@@ -174,7 +174,7 @@ def jax_devices(count, processes, say):
         if count > 1:
             say(cpu_devices_line(count))
     elif len(local) < count:
-        raise UserError(f"--devices {count}: only {len(local)} {local[0].platform.upper()}(s) visible")
+        raise UserError(f"`devices` {count}: only {len(local)} {local[0].platform.upper()}(s) visible")
     chosen = [device for process in range(jax.process_count())
               for device in jax.local_devices(process_index=process)[:count]]
     # Each process's batches are already its share (datasets.PairBatches' shard), so no auto-sharding.

@@ -37,7 +37,7 @@ class RunLock:
                 if owner and owner != os.getpid() and pid_alive(owner):
                     raise UserError(f"{self.path.name[:-len('.lock')]} in {self.path.parent} is being trained by "
                                     f"another run (process {owner}); wait for it to finish or use another "
-                                    "--models-dir") from None
+                                    "`models_dir`") from None
                 inform(f"note: taking over the lock {self.path} left by process {owner or '?'}, which is gone")
                 with contextlib.suppress(FileNotFoundError):
                     self.path.unlink()

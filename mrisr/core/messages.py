@@ -33,11 +33,25 @@ class CurrentStandardOutput(logging.StreamHandler):
         pass  # always the current sys.stdout
 
 
-def show_messages():
-    """Show the library's lines on standard output, as the commands print them (once per process)."""
-    if not any(isinstance(handler, CurrentStandardOutput) for handler in LOGGER.handlers):
-        handler = CurrentStandardOutput()
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        LOGGER.addHandler(handler)
+class TranslatedFormatter(logging.Formatter):
+    """Each line through `translate` (the command layer shows a parameter's name as its flag)."""
+
+    def __init__(self, translate=None):
+        super().__init__("%(message)s")
+        self.translate = translate
+
+    def format(self, record):
+        line = super().format(record)
+        return self.translate(line) if self.translate else line
+
+
+def show_messages(translate=None):
+    """Show the library's lines on standard output, as the commands print them (one handler per process),
+    each through `translate` when one is given."""
+    handlers = [handler for handler in LOGGER.handlers if isinstance(handler, CurrentStandardOutput)]
+    if not handlers:
+        handlers = [CurrentStandardOutput()]
+        LOGGER.addHandler(handlers[0])
+    handlers[0].setFormatter(TranslatedFormatter(translate))
     LOGGER.setLevel(logging.INFO)
     LOGGER.propagate = False

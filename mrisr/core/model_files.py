@@ -27,7 +27,7 @@ def save_model(model, path, include_optimizer=True):
     values = [keras_to_numpy(variable) for variable in model.weights]
     if not all(np.isfinite(value).all() for value in values):
         raise RunFailed(f"refusing to save {path}: the model has non-finite weights (training diverged; "
-                        "try a lower --lr)")
+                        "try a lower `learning_rate`)")
     distributed = keras.backend.backend() == "jax" and keras.distribution.distribution() is not None
     with unsynchronized_batch_norm(model), without_distribution():
         if distributed or (not include_optimizer and getattr(model, "optimizer", None) is not None):

@@ -117,15 +117,15 @@ def choose_policy(requested, say=inform):
     if requested is None or requested == "float32":
         return "float32"
     if requested not in CHOICES:
-        raise UserError(f"--mixed-precision must be one of {', '.join(CHOICES)}, not {requested}")
+        raise UserError(f"`precision` must be one of {', '.join(CHOICES)}, not {requested}")
     if requested == "auto":
         return "auto"
     if not gpu_count():
         if requested == "float16":
-            say("warning: --mixed-precision float16 without a GPU: CPUs emulate float16, expect it far slower "
+            say("warning: `precision` float16 without a GPU: CPUs emulate float16, expect it far slower "
                 "than float32 (auto measures and picks the faster)")
         elif not cpu_has_bfloat16():
-            say("warning: --mixed-precision bfloat16 on a CPU without AVX-512 BF16 or AMX: it is emulated, expect it "
+            say("warning: `precision` bfloat16 on a CPU without AVX-512 BF16 or AMX: it is emulated, expect it "
                 "far slower than float32 (auto measures and picks the faster)")
     return POLICIES[requested]
 

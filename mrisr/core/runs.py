@@ -31,8 +31,8 @@ def check_resumable(saved, settings, data, checkpoint_dir, data_differences=None
     if data is not None and data_differences is not None:
         differences += data_differences(saved.get("data"), data)
     if differences:
-        raise UserError(f"--resume: the checkpoint in {checkpoint_dir} was made with other settings or data: "
-                        + "; ".join(differences) + ". Give the same options, or start again with --overwrite")
+        raise UserError(f"`resume`: the checkpoint in {checkpoint_dir} was made with other settings or data: "
+                        + "; ".join(differences) + ". Give the same options, or start again with `overwrite`")
 
 
 class TrainingRun:
@@ -106,8 +106,8 @@ def start_run(run, resume, overwrite):
     write (a multi-worker run's other workers) makes the same refusals and takes no lock."""
     if not run.writes:
         if not resume and run.checkpoints.exists() and not overwrite:
-            raise UserError(f"an interrupted run is kept in {run.checkpoints.folder}: continue it with --resume, "
-                            "or start again with --overwrite")
+            raise UserError(f"an interrupted run is kept in {run.checkpoints.folder}: continue it with `resume`, "
+                            "or start again with `overwrite`")
         return
     run.lock.acquire()
     try:
@@ -116,8 +116,8 @@ def start_run(run, resume, overwrite):
             done = run.checkpoints.epochs_done()
             if not overwrite:
                 raise UserError(f"an interrupted run ({done} epoch(s)) is kept in {run.checkpoints.folder}: "
-                                "continue it with --resume, or start again with --overwrite (which deletes it)")
-            inform(f"--overwrite: deleting the interrupted run's checkpoint ({done} epoch(s)) in "
+                                "continue it with `resume`, or start again with `overwrite` (which deletes it)")
+            inform(f"`overwrite`: deleting the interrupted run's checkpoint ({done} epoch(s)) in "
                   f"{run.checkpoints.folder}")
             run.checkpoints.remove()
     except BaseException:

@@ -52,7 +52,7 @@ def check_output_shape(model, inputs, output_shape, name):
         low = inputs.shape[1]
         raise UserError(f"{name} makes {produced[0]}x{produced[1]} images from the {low}x{low} inputs (x"
                         f"{produced[0] // low}), but the targets are {output_shape[0]}x{output_shape[1]} "
-                        f"(x{output_shape[0] // low}): give the --scale and --pairs the model was trained with")
+                        f"(x{output_shape[0] // low}): give the `scale` and `pairs` the model was trained with")
 
 
 def finite_or_fail(predictions, name="the model"):

@@ -114,11 +114,11 @@ def extract_crops(source, out_dir, sizes=(25, 50), margin=20, centre=False, prog
     start = time.perf_counter()
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
-        raise UserError(f"--out-dir {out_dir} is a file, not a folder")
+        raise UserError(f"`out_dir` {out_dir} is a file, not a folder")
     existing = existing_crop_count(out_dir) if out_dir.is_dir() else 0
     if existing and not overwrite:
-        raise UserError(f"{out_dir} already holds crops ({existing} files): use --overwrite to replace them "
-                        "whole, or another --out-dir")
+        raise UserError(f"{out_dir} already holds crops ({existing} files): use `overwrite` to replace them "
+                        "whole, or another `out_dir`")
     out_dir.mkdir(parents=True, exist_ok=True)
     staging_name = out_dir / ".extract_crops"
     remove_stale_temporaries(staging_name)

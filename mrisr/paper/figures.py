@@ -43,7 +43,7 @@ def visual_predictions(experiment, crops_folder, models_dir, samples, split_opti
         if record is not None:
             check_overlap(test, test.indices, record, allow_overlap, say)
     if max(samples) >= len(test):
-        raise UserError(f"--samples: the test set has {len(test)} samples (0 to {len(test) - 1})")
+        raise UserError(f"`samples`: the test set has {len(test)} samples (0 to {len(test) - 1})")
     test = test.subset(test.indices[samples])
     columns, predictions = ["X (input)"], [list(test.inputs)]
     for label, path in models:

@@ -176,7 +176,7 @@ def train_gan(crop_set, split, settings, models_dir, score_plot_dir="GAN_Score_p
     settings = without_xla(settings, devices)
 
     if settings.pretrain_epochs and settings.content_loss == "none":
-        raise UserError("--pretrain-epochs needs a --content-loss")
+        raise UserError("`pretrain_epochs` needs a `content_loss`")
     if devices.processes > 1:
         raise UserError("GAN.py trains on one machine (its scoring predicts outside the training step); CNN.py "
                         "trains on several")
@@ -187,7 +187,7 @@ def train_gan(crop_set, split, settings, models_dir, score_plot_dir="GAN_Score_p
     gan = build_gan(settings, crop_set.inputs.shape[1], crop_set.targets.shape[1], crop_set.inputs.shape[3], devices)
     if devices.replicas > 1 and keras.backend.backend() == "jax" and any(
             isinstance(layer, keras.layers.BatchNormalization) for layer in gan.generator._flatten_layers()):
-        raise UserError(f"--devices on JAX: the {settings.generator} generator's batch normalisation stalls XLA's "
+        raise UserError(f"`devices` on JAX: the {settings.generator} generator's batch normalisation stalls XLA's "
                         "collectives in the GAN step (measured on CPU devices); use KERAS_BACKEND=tensorflow, "
                         "or one device")
     run = GANRun(settings, models_dir, score_plot_dir, extra, data_record(crop_set, split, "paper", None),

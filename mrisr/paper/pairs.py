@@ -41,6 +41,6 @@ def make_pairs(crop_set, pairs="paper", scale=None):
         raise ValueError(f"unknown pairs {pairs!r}; choose from {', '.join(PAIRS)}")
     low, high = crop_set.inputs.shape[1], crop_set.targets.shape[1]
     if scale is not None and low * scale != high:
-        raise UserError(f"--scale {scale} does not fit the crops ({low}x{low} -> {high}x{high}); make x{scale} "
-                        f"crops with extract_crops.py --sizes, or use --pairs consistent")
+        raise UserError(f"`scale` {scale} does not fit the crops ({low}x{low} -> {high}x{high}); make x{scale} "
+                        f"crops with extract_crops.py --sizes, or use `pairs` consistent")
     return crop_set

@@ -102,8 +102,8 @@ def check_overlap(crop_set, test, data, allow_overlap, say):
                f"crop(s) {shown}")
     if not allow_overlap:
         raise UserError(message + "; drop the split options to use the model's recorded test set, or give "
-                        "--allow-overlap to evaluate anyway")
-    say("warning: " + message + " (--allow-overlap: their scores flatter the model)")
+                        "`allow_overlap` to evaluate anyway")
+    say("warning: " + message + " (`allow_overlap`: their scores flatter the model)")
 
 
 def recorded_pairs(data, pairs, scale):

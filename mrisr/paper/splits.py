@@ -144,7 +144,7 @@ def make_split(indices, labels=None, patient_ids=None, seed=None, by_patient=Fal
         return fixed_test_split(indices, test_indices, labels, 0 if seed is None else seed)
     if by_patient:
         if patient_ids is None:
-            raise UserError("--by-patient needs patient ids (crops.csv from figshare or demo data)")
+            raise UserError("`by_patient` needs patient ids (crops.csv from figshare or demo data)")
         return patient_split(indices, labels, patient_ids, 0 if seed is None else seed)
     if labels is None:
         inform("warning: the crops are unlabelled (no crops.csv with labels): using a seeded random "
@@ -174,7 +174,7 @@ def split_crop_set(crop_set, options=None):
     options = options or SplitOptions()
     if options.splits_file is not None:
         if options.by_patient or options.test_split is not None:
-            raise UserError("--splits gives the whole split: do not combine it with --by-patient or --test-split")
+            raise UserError("`splits` gives the whole split: do not combine it with `by_patient` or `test_split`")
         return read_splits_csv(options.splits_file, crop_set.indices)
     test_indices = None
     if options.test_split is not None:

@@ -239,8 +239,8 @@ def train_cnn(crop_set, split, settings, models_dir, resume=False, verbose=1, ex
     devices = devices or Devices()
     settings = without_xla(settings, devices)
     if devices.processes > 1 and settings.time_limit_minutes is not None:
-        raise UserError("--time-limit with several machines: each would stop by its own clock, at different "
-                        "batches; limit the run with --epochs")
+        raise UserError("`time_limit_minutes` with several machines: each would stop by its own clock, at different "
+                        "batches; limit the run with `epochs`")
 
     crop_scale = max(1, crop_set.targets.shape[1] // crop_set.inputs.shape[1])
     data = data_record(crop_set, split, settings.pairs, settings.scale)

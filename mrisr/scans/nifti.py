@@ -31,10 +31,10 @@ def read_nifti(path, volume_index=None):
         raise UserError(f"cannot read {path} as NIfTI: {(str(error).strip().splitlines() or ['?'])[0][:200]}") from None
     if data.ndim == 4 and volume_index is not None:
         if not 0 <= volume_index < data.shape[3]:
-            raise UserError(f"--volume-index must be from 0 to {data.shape[3] - 1}, got {volume_index}")
+            raise UserError(f"`volume_index` must be from 0 to {data.shape[3] - 1}, got {volume_index}")
         data = data[..., volume_index]
     elif volume_index is not None:
-        raise UserError(f"--volume-index is for a 4-D NIfTI; {path} is {data.ndim}-D")
+        raise UserError(f"`volume_index` is for a 4-D NIfTI; {path} is {data.ndim}-D")
     affine = check_affine(image.affine, str(path))
     return np.ascontiguousarray(data), affine, image, scaling
 

@@ -35,7 +35,7 @@ def read_scan(path, volume_index=None, say=inform):
             raise UserError(f"{path.name}: unsupported input; use NIfTI (.nii, .nii.gz), DICOM (a file, or a folder "
                             "of one series), .npy or PNG/JPEG/TIFF")
     if volume_index is not None and kind != "nifti":
-        raise UserError("--volume-index is for a 4-D NIfTI")
+        raise UserError("`volume_index` is for a 4-D NIfTI")
     scan = FORMATS[kind].read(path, volume_index, say)
     check_values(scan.data, str(path))
     return scan

@@ -108,7 +108,7 @@ def in_plane_view(scan, axis):
     if scan.kind == "picture" or data.ndim == 2:
         return data[None], None
     if data.ndim == 4 and scan.kind == "nifti":
-        raise UserError(f"{scan.path} is 4-D ({data.shape[3]} volumes): choose one with --volume-index")
+        raise UserError(f"{scan.path} is 4-D ({data.shape[3]} volumes): choose one with `volume_index`")
     if data.ndim != 3:
         raise UserError(f"{scan.path} is {data.ndim}-D: in-plane upscaling takes a 2-D image or a 3-D volume")
     if scan.slice_axis is not None:
@@ -183,7 +183,7 @@ def across_slices(model_name, input_path, output_path, axis=None, scale=None, sl
 
     scan = read_scan(input_path, volume_index, say=say_and_keep)
     if scan.data.ndim == 4:
-        raise UserError(f"{input_path} is 4-D ({scan.data.shape[3]} volumes): choose one with --volume-index")
+        raise UserError(f"{input_path} is 4-D ({scan.data.shape[3]} volumes): choose one with `volume_index`")
     if scan.kind == "dicom" and scan.data.ndim == 2:
         raise UserError(f"{input_path} is a single DICOM image: give the folder of the series' slices (or a "
                         "multi-frame file)")
@@ -194,11 +194,11 @@ def across_slices(model_name, input_path, output_path, axis=None, scale=None, sl
         model = load_model(model_name)
         trained_factor = int(model.input_shape[-1]) - 1
         if factor is not None and factor != trained_factor:
-            raise UserError(f"{model_name} makes {trained_factor} thin slices per thick slice, not --scale {factor}")
+            raise UserError(f"{model_name} makes {trained_factor} thin slices per thick slice, not `scale` {factor}")
         factor = trained_factor
     elif save_model_path:
         if not str(save_model_path).endswith(".keras"):
-            raise UserError(f"--save-model needs a .keras file name, not {Path(save_model_path).name}")
+            raise UserError(f"`save_model_path` needs a .keras file name, not {Path(save_model_path).name}")
         check_output_path(save_model_path, inputs=[input_path, output_path])
     plan = make_plan(scan, axis, factor, slice_thickness, profile, profile_known=model is None)
     check_memory(scan.data.size * plan.profile.factor * (8 + scan.data.dtype.itemsize) + scan.data.size * 8,

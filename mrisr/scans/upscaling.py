@@ -218,7 +218,7 @@ def load_upscaler(model_spec, scale=None, tile=192, precision="float32", say=inf
         precision = measured_policy(trial, "one tile", say)[0]
     upscaler = make(precision)
     if scale is not None and scale != upscaler.scale:
-        raise UserError(f"{model_spec} upscales by {upscaler.scale}, not by --scale {scale}")
+        raise UserError(f"{model_spec} upscales by {upscaler.scale}, not by `scale` {scale}")
     probe = np.random.default_rng(0).random((32, 32))
     try:
         upscaler.upscale(probe)
@@ -245,7 +245,7 @@ def check_memory(needed, what):
         return
     if needed > 0.8 * total:
         raise UserError(f"{what} needs about {needed / 2**30:.1f} GiB of memory, more than this machine has "
-                        f"({total / 2**30:.1f} GiB): use a smaller --scale or a smaller input")
+                        f"({total / 2**30:.1f} GiB): use a smaller `scale` or a smaller input")
 
 
 def upscale_pixels(upscaler, pixels, progress=False):

@@ -187,7 +187,7 @@ def choose_start(start, profile, recipe=None, say=inform):
     if start not in STARTS:
         raise UserError(f"the start must be one of {', '.join(STARTS)}, not {start!r}")
     if start == "scratch":
-        say("learning from the volume alone, from random weights (--start scratch)")
+        say("learning from the volume alone, from random weights (`start` scratch)")
         return None
     factor = profile.factor
     path = start_weights(profile, recipe)
@@ -196,7 +196,7 @@ def choose_start(start, profile, recipe=None, say=inform):
             "at x2 to x6 do): learning from the volume alone, from random weights")
     else:
         say(f"starting from the network pretrained for x{factor} on real T1 slices ({path.name}); it learns the "
-            "rest from this volume (--start scratch: from the volume alone)")
+            "rest from this volume (`start` scratch: from the volume alone)")
     return path
 
 
@@ -213,11 +213,11 @@ def say_quality(report, say=inform, few_steps=True):
         f"{report.held_out_spline:.2f} dB ({gain:+.2f} dB)")
     if report.blend_weight <= 0.0:
         say("warning: the network does not beat the cubic spline on held-out slices of this volume: the output is "
-            "the cubic spline along the slices (try more --steps or a longer --minutes)")
+            "the cubic spline along the slices (try more `steps` or a longer `minutes`)")
     elif report.blend_weight < 1.0:
         say(f"warning: the network does not beat the cubic spline on held-out slices of this volume ({gain:+.2f} dB): "
             f"the output blends the two, weighted {report.blend_weight:.2f} for the network, as measured best there "
-            "(try more --steps or a longer --minutes)")
+            "(try more `steps` or a longer `minutes`)")
     if few_steps and report.steps < FEW_STEPS:
         say(f"warning: only {report.steps} training steps (the gain on real scans keeps growing to about "
-            f"{FEW_STEPS} and beyond): expect a result closer to the cubic spline; give more --minutes")
+            f"{FEW_STEPS} and beyond): expect a result closer to the cubic spline; give more `minutes`")

@@ -38,9 +38,9 @@ def make_plan(volume, axis=None, factor=None, thickness_mm=None, kind="box", pro
                         "slices needs one scaling (convert the file to NIfTI first, e.g. with dcm2niix)")
     if volume.spacing is None:  # .npy: no geometry
         if axis is None or factor is None:
-            raise UserError("a .npy volume has no voxel sizes: give --axis and --scale")
+            raise UserError("a .npy volume has no voxel sizes: give `axis` and `scale`")
         if thickness_mm is not None:
-            raise UserError("a .npy volume has no voxel sizes: --slice-thickness needs NIfTI or DICOM")
+            raise UserError("a .npy volume has no voxel sizes: `slice_thickness` needs NIfTI or DICOM")
         spacing = [1.0, 1.0, 1.0]
         spacing[axis] = float(factor)
     else:
@@ -52,20 +52,20 @@ def make_plan(volume, axis=None, factor=None, thickness_mm=None, kind="box", pro
     if axis is None:
         if max(spacing) < 1.5 * min(spacing):
             sizes = ", ".join(f"{v:g}" for v in spacing)
-            raise NearlyIsotropic(f"the volume is nearly isotropic (voxel sizes {sizes} mm): give --axis and --scale "
+            raise NearlyIsotropic(f"the volume is nearly isotropic (voxel sizes {sizes} mm): give `axis` and `scale` "
                                   "to make its slices finer anyway")
         axis = int(np.argmax(spacing))
     if axis not in (0, 1, 2):
-        raise UserError(f"--axis must be 0, 1 or 2, not {axis}")
+        raise UserError(f"`axis` must be 0, 1 or 2, not {axis}")
     in_plane = [spacing[a] for a in range(3) if a != axis]
     ratio = spacing[axis] / float(np.mean(in_plane))
     if factor is None:
         factor = int(round(ratio))
         if factor < 2:
             raise NearlyIsotropic(f"the slice spacing is only {ratio:.2f} times the in-plane pixel size: give "
-                                  "--scale (2 or more) to make the slices finer anyway")
+                                  "`scale` (2 or more) to make the slices finer anyway")
     if not 2 <= factor <= 16:
-        raise UserError(f"--scale must be from 2 to 16 for upscaling across slices, got {factor}")
+        raise UserError(f"`scale` must be from 2 to 16 for upscaling across slices, got {factor}")
     if data.shape[axis] < 4:
         raise UserError(f"the volume has only {data.shape[axis]} slice(s) along axis {axis}: at least 4 are needed")
     thin = spacing[axis] / factor
