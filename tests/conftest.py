@@ -74,7 +74,8 @@ def kaggle_dir(tmp_path):
 
 # The top-level scripts (the paper's appendix) are thin wrappers around these command modules.
 COMMANDS = {"extract_crops": "mrisr.commands.extract_crops", "balance_data": "mrisr.commands.balance_data",
-            "CNN": "mrisr.commands.cnn", "GAN": "mrisr.commands.gan", "CNN_plot_losses": "mrisr.commands.cnn_plot_losses",
+            "CNN": "mrisr.commands.cnn", "GAN": "mrisr.commands.gan",
+            "CNN_plot_losses": "mrisr.commands.cnn_plot_losses",
             "plot_visual_predictions": "mrisr.commands.plot_visual_predictions", "upscale": "mrisr.commands.upscale"}
 
 

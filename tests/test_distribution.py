@@ -49,8 +49,8 @@ def history(folder, name):
 def train_cnn(crops, folder, *options, backend="tensorflow", **environment):
     xla = ["--no-xla"] if backend == "tensorflow" else []  # as under several TensorFlow devices
     return run([str(ROOT / "CNN.py"), "train", "SSIM_then_MSE", "--crops", str(crops), "--models-dir", str(folder),
-                "--epochs", "1", "--batch-size", "8", "--limit", "24", "--quiet", *xla, *options], KERAS_BACKEND=backend,
-               **environment)
+                "--epochs", "1", "--batch-size", "8", "--limit", "24", "--quiet", *xla, *options],
+               KERAS_BACKEND=backend, **environment)
 
 
 @pytest.mark.slow

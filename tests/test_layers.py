@@ -21,4 +21,5 @@ def test_colour_map_layers_invert_each_other_on_the_maps_entries():
     rgba = grey_to_bone_rgba(grey)
     as_grey = keras.ops.convert_to_numpy(layers.BoneToGrey()(rgba))[..., 0]
     np.testing.assert_allclose(as_grey, bone_rgba_to_grey(rgba), atol=1e-7)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(layers.GreyToBone()(as_grey[..., None].astype(np.float32))), rgba, atol=1e-6)
+    bone = layers.GreyToBone()(as_grey[..., None].astype(np.float32))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(bone), rgba, atol=1e-6)

@@ -70,7 +70,8 @@ def test_every_parameter_a_library_message_names_is_a_flag_of_some_command():
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) in speakers:
-                for text in (c.value for c in ast.walk(node) if isinstance(c, ast.Constant) and isinstance(c.value, str)):
+                texts = [c.value for c in ast.walk(node) if isinstance(c, ast.Constant) and isinstance(c.value, str)]
+                for text in texts:
                     for name in re.findall(r"`([a-z][a-z0-9_]*)`", text):
                         named.setdefault(as_flags(f"`{name}`"), set()).add(path.name)
     assert len(named) >= 15, named  # the messages that name parameters were found

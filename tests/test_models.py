@@ -32,7 +32,8 @@ def test_fully_convolutional_networks_upscale_any_size(arch, sizes):
     model = models.build_cnn(arch, low, high, 4)
     scale = high // low
     for shape in ((low, low), (9, 13)):  # the crops' size and an odd one
-        output = keras.ops.convert_to_numpy(model(np.random.default_rng(0).random((2,) + shape + (4,)).astype(np.float32)))
+        inputs = np.random.default_rng(0).random((2,) + shape + (4,)).astype(np.float32)
+        output = keras.ops.convert_to_numpy(model(inputs))
         assert output.shape == (2, shape[0] * scale, shape[1] * scale, 4)
         np.testing.assert_allclose(output[..., 3], 1.0)  # alpha stays opaque
     assert models.grey_network(model).output_shape == (None, None, None, 1)

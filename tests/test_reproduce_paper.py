@@ -56,9 +56,11 @@ def test_the_reproduction_pauses_continues_and_reports_beside_bicubic(tmp_path, 
     # Bicubic beside each model, on the paper's test crops: OpenCV's cubic resize, RGB, PSNR per image.
     crops = read_crops(crops_folder)
     test = crops.subset(np.array(cnn_test))
-    bicubic = [peak_signal_noise_ratio(target[..., :3], np.clip(cv2.resize(image, target.shape[:2][::-1],
-                                                                           interpolation=cv2.INTER_CUBIC), 0, 1)[..., :3],
-                                       data_range=1.0) for image, target in zip(test.inputs, test.targets)]
+    def cubic(image, target):
+        return np.clip(cv2.resize(image, target.shape[:2][::-1], interpolation=cv2.INTER_CUBIC), 0, 1)[..., :3]
+
+    bicubic = [peak_signal_noise_ratio(target[..., :3], cubic(image, target), data_range=1.0)
+               for image, target in zip(test.inputs, test.targets)]
     for row in rows.values():
         assert row["test"]["samples"] == 6
         assert row["test"]["bicubic_psnr"] == pytest.approx(np.mean(bicubic), abs=2e-3)

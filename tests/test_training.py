@@ -126,7 +126,7 @@ def test_interrupted_run_resumes_from_its_checkpoint(tiny_crops, tmp_path, monke
     assert run.phase_records == [{"phase": "MSE", "first_epoch": 1, "last_epoch": 4, "stopped_early": False,
                                   "stopped_by_time_limit": False}]
     assert run.history["loss"][:2] == state["history"]["loss"]
-    assert int(keras.ops.convert_to_numpy(run.model.optimizer.iterations)) == 4 * 3  # 24 pairs / batch 8, 4 epochs in all
+    assert int(keras.ops.convert_to_numpy(run.model.optimizer.iterations)) == 4 * 3  # 24 pairs / 8, 4 epochs
     assert (tmp_path / "CNN_MSE_model.keras").is_file() and not checkpoint.exists()
 
 

@@ -128,7 +128,8 @@ def command_train(args):
                     verbose=2 if args.quiet else 1, extra=extra, overwrite=args.overwrite,
                     devices=devices)
     print(("Saved" if run.writes else f"Process {devices.process}: trained alongside process 0, which saved")
-          + f" {run.model_path} and {run.history_path} after {len(run.history['epoch'])} epoch(s) in {run.seconds:.0f} s")
+          + f" {run.model_path} and {run.history_path} after {len(run.history['epoch'])} epoch(s) in "
+          f"{run.seconds:.0f} s")
 
 
 def command_evaluate(args):

@@ -63,7 +63,8 @@ def main(argv=None):
     from mrisr.paper.sources import open_source
 
     source = open_source(args.source, args.data_dir, args.limit)
-    print(f"Source: {source.name}, {source.count} slices" + (" (DEMO DATA, not patient data)" if source.is_demo else ""))
+    demo = " (DEMO DATA, not patient data)" if source.is_demo else ""
+    print(f"Source: {source.name}, {source.count} slices{demo}")
     summary = extract_crops(source, args.out_dir, sizes, args.margin, args.centre, progress=not args.quiet,
                             overwrite=args.overwrite)
     print(
