@@ -7,10 +7,11 @@ the visual comparison and the GAN's scores so far.
         [--gan-epochs 1000] [--no-gan] [--work reproduction_run] [--out results/reproduction]
 
 Every run checkpoints each epoch. With --minutes a command pauses after the first epoch that ends M
-minutes after it began (its checkpoint written; a command always trains at least one epoch) and says so; the same command again continues where it
-paused, so the whole reproduction runs in commands that each fit a time limit. The models and checkpoints
-stay in --work (the paper CNN is 800 MB, its checkpoint with Adam's state 2.4 GB); the figures and
-reproduction.json go to --out, rewritten from what is done after every command.
+minutes after it began (its checkpoint written; a command always trains at least one epoch) and says
+so; the same command again continues where it paused, so the whole reproduction runs in commands that
+each fit a time limit. The models and checkpoints stay in --work (the paper CNN is 800 MB, its checkpoint
+with Adam's state 2.4 GB); the figures and reproduction.json go to --out, rewritten from what is done
+after every command.
 
 CROPS: the crop folder of the real data set (../shared/data/brain-tumor-crops, or extract_crops.py on the
 figshare or Kaggle data); its paper_test_split.csv, when there, gives the paper's CNN and GAN test sets.
