@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mrisr.nets.shipped import DATA_ATTRIBUTION, SHIPPED, describe_model, read_provenance, resolve_model
+from mrisr.nets.shipped import DATA_ATTRIBUTION, SHIPPED, describe_model, resolve_model
 from mrisr.scans.upscaling import BicubicUpscaler, load_upscaler
 from tests.conftest import ROOT, run_script
 
@@ -44,13 +44,13 @@ def test_shipped_weights_load_are_small_and_beat_bicubic(short_name):
 
 @pytest.mark.parametrize("short_name", ["mri-x2", "mri-x4"])
 def test_weights_from_patient_data_carry_their_attribution_and_figures(short_name):
-    record = read_provenance(resolve_model(short_name))
+    history = json.loads(Path(resolve_model(short_name)).with_name(
+        SHIPPED[short_name].file_name.replace(".keras", "_history.json")).read_text())
+    record = history["provenance"]
     assert record["data"]["attribution"] == DATA_ATTRIBUTION and record["data"]["licence"] == "CC BY 4.0"
     assert record["recipe"]["pairs"] == "consistent" and record["recipe"]["scale"] == SHIPPED[short_name].scale
     assert record["test"]["psnr"] > record["bicubic_test"]["psnr"]
     assert record["validation"]["images"] > 0 and record["training_minutes"] > 0
-    history = json.loads(Path(resolve_model(short_name)).with_name(
-        SHIPPED[short_name].file_name.replace(".keras", "_history.json")).read_text())
     assert "/work" not in history["data"]["crops"]  # no machine-specific path ships
     assert DATA_ATTRIBUTION in (ROOT / "README.md").read_text()
     # the model card beside the weights names the data, its licence and the recorded test figures

@@ -1,7 +1,6 @@
 """The weights that ship with the project: their short names, where they are, and where they came from."""
 
 import dataclasses
-import json
 from pathlib import Path
 
 from mrisr.errors import UserError
@@ -57,12 +56,3 @@ def describe_model(spec):
     if weights is None:
         return str(spec)
     return f"{weights.short_name} ({resolve_model(spec)}: {weights.description})"
-
-
-def read_provenance(path):
-    """The provenance block of the history file beside shipped weights, or None."""
-    history = Path(path).with_name(Path(path).stem + "_history.json")
-    if not history.is_file():
-        return None
-    with open(history) as file:
-        return json.load(file).get("provenance")
