@@ -82,6 +82,7 @@ def test_a_study_on_local_workers_records_every_output_and_runs_again_only_what_
     assert code == 1 and "4 of 6 scan(s) done, 1 failed" in stdout, stdout + stderr
     assert "failed: sub-03/ses-a/anat/sub-03_ses-a_T2w.nii.gz: cannot read" in stdout
     assert "skipped: sub-01/ses-a/anat/sub-01_ses-a_PDw.nii.gz: already nearly isotropic" in stdout
+    assert "`" not in stdout  # parameters shown as flags, the bar's lines too
     description = json.loads((out / "dataset_description.json").read_text())
     assert description["DatasetType"] == "derivative" and description["GeneratedBy"][0]["Name"] == "mrisr"
     output = out / "sub-02" / "ses-a" / "anat" / "sub-02_ses-a_run-1_desc-thin_T1w.nii.gz"

@@ -10,6 +10,7 @@ learn one network together, then each is fine-tuned from it.
 """
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import hashlib
 import multiprocessing
@@ -19,7 +20,7 @@ import time
 from pathlib import Path
 
 from mrisr.core.files import remove_stale_temporaries_under
-from mrisr.core.messages import inform
+from mrisr.core.messages import LOGGER, inform
 from mrisr.errors import UserError
 from mrisr.scans.records import input_checksum, is_done, read_record
 from mrisr.studies import work
@@ -154,6 +155,7 @@ def run_study(input_path, output_dir, participants=None, suffixes=None, workers=
     """Upscale every scan of a study across its slices (see the module); returns a StudyResult. Bad scans
     are listed with their reason, never stop the others."""
     from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
 
     from mrisr.studies.report import write_report
 
@@ -184,15 +186,16 @@ def run_study(input_path, output_dir, participants=None, suffixes=None, workers=
         f"do on {engine.describe}")
     bar = tqdm(total=len(scans), initial=len(scans) - len(pending), desc="study", unit="scan",
                disable=not progress)
+    lines_above_the_bar = logging_redirect_tqdm([LOGGER]) if progress else contextlib.nullcontext()
     try:
-        for result in _run(engine, pending, options, settings, output_dir, learn, fine_tune_steps, command, say):
-            results[result["name"]] = result
-            if result["status"] == "failed":
-                (bar.write if progress else say)(f"failed: {result['name']}: {result['reason']}")
-            elif result["status"] == "skipped":
-                (bar.write if progress else say)(f"skipped: {result['name']}: {result['reason']}")
-            bar.update(1)
-            bar.set_postfix(failed=sum(r["status"] == "failed" for r in results.values()))
+        with lines_above_the_bar:  # the library's lines written above the bar, as the command shows them
+            for result in _run(engine, pending, options, settings, output_dir, learn, fine_tune_steps, command,
+                               say):
+                results[result["name"]] = result
+                if result["status"] in ("failed", "skipped"):
+                    say(f"{result['status']}: {result['name']}: {result['reason']}")
+                bar.update(1)
+                bar.set_postfix(failed=sum(r["status"] == "failed" for r in results.values()))
         engine.close()
     except BaseException:
         engine.close(cancel=True)
