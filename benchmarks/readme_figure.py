@@ -114,7 +114,8 @@ def main(argv=None):
             axes[row, column].set_xlabel(f"{psnr:.2f} dB" if psnr is not None else "", fontsize=11)
             axes[row, column].set_xticks([])
             axes[row, column].set_yticks([])
-    figure.suptitle(f"{path.name}: across thick slices (top: x{args.factor} along the inferior-superior axis), "
+    axis_name = ("left-right", "posterior-anterior", "inferior-superior")[args.axis]
+    figure.suptitle(f"{path.name}: across thick slices (top: x{args.factor} along the {axis_name} axis), "
                     "within a slice (bottom: x2); PSNR inside the head; errors on a scale of 0 to 0.25", fontsize=12)
     out = save_figure(figure, args.out, dpi=80)
     print(f"across slices: spline {score(spline):.2f} dB, self {score(ours):.2f} dB; in-plane: bicubic "
