@@ -182,3 +182,29 @@ def test_a_long_output_name_gets_a_temporary_name_that_fits(tmp_path):
     live = temporary_path(target)
     live.rename(str(live).replace(f".tmp-{os.getpid()}-", f".tmp-{dead_pid()}-"))  # as a killed run leaves it
     assert remove_stale_temporaries(target) == 1 and sorted(tmp_path.iterdir()) == [target]
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
+def test_a_killed_writer_not_yet_reaped_counts_as_gone(tmp_path):
+    """A writer killed but not yet reaped (a zombie) is dead: its temporary file is stale."""
+    import subprocess
+    import time
+
+    from mrisr.core.files import pid_alive, remove_stale_temporaries_under
+
+    running = subprocess.Popen(["sleep", "30"])
+    finished = subprocess.Popen(["true"])
+    try:
+        deadline = time.monotonic() + 10
+        state = Path(f"/proc/{finished.pid}/stat")
+        while time.monotonic() < deadline and state.read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            time.sleep(0.05)  # `true` has exited and, not waited for, is a zombie
+        assert pid_alive(running.pid) and not pid_alive(finished.pid)
+        (tmp_path / f".out.png.tmp-{finished.pid}-abc.png").write_bytes(b"partial")
+        (tmp_path / f".out2.png.tmp-{running.pid}-abc.png").write_bytes(b"being written")
+        assert remove_stale_temporaries_under(tmp_path) == 1
+        assert [path.name for path in tmp_path.iterdir()] == [f".out2.png.tmp-{running.pid}-abc.png"]
+    finally:
+        running.kill()
+        running.wait()
+        finished.wait()

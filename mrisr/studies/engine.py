@@ -202,6 +202,7 @@ def run_study(input_path, output_dir, participants=None, suffixes=None, workers=
         raise
     finally:
         bar.close()
+    remove_stale_temporaries_under(output_dir)  # a killed run's worker may have died only after the start
     ordered = [results[scan.name] for scan in scans]
     report = write_report(output_dir, ordered, input_path, engine.describe, time.perf_counter() - started)
     return StudyResult(kind, ordered, time.perf_counter() - started, report)
