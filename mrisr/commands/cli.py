@@ -81,11 +81,15 @@ FLAGS_OF_PARAMETERS = {"learning_rate": "lr", "precision": "mixed-precision", "s
                        "time_limit_minutes": "time-limit"}
 
 
+def option_name(name):
+    """The flag of a parameter or of an option's destination: volume_index -> --volume-index."""
+    return "--" + FLAGS_OF_PARAMETERS.get(name, name.replace("_", "-"))
+
+
 def as_flags(message):
     """A library message as the command line reads it: each parameter it names in backticks (`volume_index`)
     shown as its flag (--volume-index)."""
-    return re.sub(r"`([a-z][a-z0-9_]*)`",
-                  lambda match: "--" + FLAGS_OF_PARAMETERS.get(match[1], match[1].replace("_", "-")), str(message))
+    return re.sub(r"`([a-z][a-z0-9_]*)`", lambda match: option_name(match[1]), str(message))
 
 
 def script_main(main):
@@ -127,8 +131,6 @@ def script_main(main):
     return wrapper
 
 
-def option_name(name):
-    return "--" + name.replace("_", "-")
 
 
 def check_numbers(args, positive=(), non_negative=(), finite=()):
