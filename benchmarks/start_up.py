@@ -66,7 +66,6 @@ def main(argv=None):
             for line in lines:
                 print(f"    {line}")
     path = Path(args.out) / "start_up.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
     save_json(path, report)
     print(f"Wrote {path}")
 
